@@ -1,0 +1,36 @@
+"""Shared test helpers: the conformance vectors and the CI rule for missing peers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT.parent / "shared" / "vectors"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when ``condition`` is false, outside CI only; in CI a missing peer fails."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def need_program(name: str) -> str:
+    """The path of ``name`` on PATH (skip outside CI, fail in CI, when missing)."""
+    path = shutil.which(name)
+    need(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    need(VECTORS.is_dir(), f"conformance vectors not found at {VECTORS}")
+    return VECTORS

@@ -1,0 +1,139 @@
+"""Session: one call's media stream over a shared RTP endpoint.
+
+A Session is made for each call once its remote media description is known
+(an INVITE's offer, or the answer to our offer). It registers itself on the
+:class:`~voip_core.rtp.protocol.RealtimeTransportProtocol` under the remote
+address, negotiates a codec from ``supported_codecs`` in the offerer's order
+[RFC 3264 §6.1], and sends and receives RTP packets. Subclasses
+(:class:`voip_core.audio.AudioCall` and below) turn packets into audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from voip_core.errors import NegotiationError
+from voip_core.rtp.packet import RTPPacket
+from voip_core.sdp.negotiation import MediaFormat, assign_payload_types
+
+if TYPE_CHECKING:
+    from voip_core.codecs.base import RTPCodec
+    from voip_core.rtp.protocol import Address, RealtimeTransportProtocol
+    from voip_core.sdp.description import MediaDescription
+
+__all__ = ["TELEPHONE_EVENT", "Session"]
+
+logger = logging.getLogger(__name__)
+
+#: RFC 4733 DTMF events, offered beside every audio codec.
+TELEPHONE_EVENT = MediaFormat(payload_type=101, encoding_name="telephone-event", clock_rate=8000,
+                              fmtp="0-16")
+
+
+@dataclasses.dataclass(kw_only=True, eq=False)
+class Session:
+    """The media side of one call.
+
+    Args:
+        rtp: The RTP endpoint this call sends and receives on.
+        dialog: The SIP dialog this call belongs to (``None`` without SIP);
+            :meth:`hang_up` calls its ``bye()``.
+        media: The remote party's media description (``m=`` section).
+        caller: Who is calling, for logs and apps (a SIP URI or a name).
+        srtp: SRTP context for the call, or ``None`` for plain RTP.
+        remote_address: Where to send RTP; defaults to the ``c=`` and port of
+            ``media``. Pass it when the connection line is session-level.
+    """
+
+    #: Codec classes this session can use, in our order of preference.
+    supported_codecs: ClassVar[Sequence[type[RTPCodec]]] = ()
+
+    rtp: RealtimeTransportProtocol
+    dialog: Any = None
+    media: MediaDescription
+    caller: str | None = None
+    srtp: Any = None
+    remote_address: Address | None = None
+
+    def __post_init__(self) -> None:
+        if self.remote_address is None:
+            if self.media.connection is None:
+                raise ValueError("media has no c= line: pass remote_address")
+            self.remote_address = (self.media.connection.address, self.media.port)
+        self.closed = asyncio.Event()
+        self.packets_sent = 0
+        self.payload_bytes_sent = 0
+        self.packets_received = 0
+        self.rtp.register(self.remote_address, self)
+
+    @classmethod
+    def sdp_formats(cls) -> list[MediaFormat]:
+        """The formats to offer: every supported codec, then telephone-event.
+
+        Dynamic payload types are numbered from 96 [RFC 3551 §3].
+        """
+        formats = [codec.media_format() for codec in cls.supported_codecs]
+        formats.append(TELEPHONE_EVENT)
+        return assign_payload_types(formats)
+
+    def negotiate_codec(self, media: MediaDescription) -> RTPCodec:
+        """The codec for this call: the first of the remote's formats we support.
+
+        The remote's order wins, as the offerer's order does in RFC 3264 §6.1;
+        its payload type number and fmtp are kept.
+
+        Raises:
+            NegotiationError: No format in common (SIP answers 488).
+        """
+        for media_format in media.media_formats:
+            for codec in self.supported_codecs:
+                if codec.matches(media_format):
+                    return codec.from_media_format(media_format, **self._codec_options())
+        offered = ", ".join(f.rtpmap_value for f in media.media_formats) or "nothing"
+        ours = ", ".join(c.media_format().rtpmap_value for c in self.supported_codecs) or "nothing"
+        raise NegotiationError(f"no common codec: remote offers {offered}; we support {ours}")
+
+    def _codec_options(self) -> dict[str, Any]:
+        return {}
+
+    def packet_received(self, packet: RTPPacket) -> None:
+        """Called for every RTP packet from the remote address. Override it."""
+        self.packets_received += 1
+
+    def send_packet(self, packet: RTPPacket) -> None:
+        """Send one RTP packet to the remote party."""
+        assert self.remote_address is not None
+        self.rtp.send(packet.serialize(), self.remote_address)
+        self.packets_sent += 1
+        self.payload_bytes_sent += len(packet.payload)
+
+    def close(self) -> None:
+        """Stop the media: unregister from the RTP endpoint. Idempotent."""
+        if self.closed.is_set():
+            return
+        assert self.remote_address is not None
+        self.rtp.unregister(self.remote_address)
+        self.closed.set()
+
+    def hang_up(self) -> None:
+        """End the call: stop the media and send BYE through the dialog, if any."""
+        self.close()
+        if self.dialog is not None:
+            result = self.dialog.bye()
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                task.add_done_callback(_log_task_error)
+
+    async def wait_closed(self) -> None:
+        """Wait until the call's media has stopped."""
+        await self.closed.wait()
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("hang-up failed: %s", task.exception())
