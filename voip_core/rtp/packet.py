@@ -294,7 +294,7 @@ class RTPPacket:
                 larger than the octets after the header [RFC 3550 §5.1,
                 §5.3.1]. ``offset`` points at the offending octets.
         """
-        raw = data if isinstance(data, bytes) else bytes(data)
+        raw = data if type(data) is bytes else bytes(data)
         try:
             first, second, sequence_number, timestamp, ssrc = _unpack_fixed_header(raw)
         except struct.error:

@@ -56,6 +56,8 @@ __all__ = [
 DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 
 _SESSION_ONLY_TYPES = frozenset("vosueptrz")
+_TYPE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+_TRAILING_WHITESPACE = frozenset(("", " ", "\t", "\r"))
 _CRYPTO_SUITE_CHARACTERS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 )
@@ -558,6 +560,10 @@ def _parse_connection(value: str, line: str, number: int) -> Connection:
     if len(fields) != 3:
         raise _fail("c= needs 3 fields [RFC 8866 §5.7]", line, number)
     network_type, address_type, address_text = fields
+    if "/" not in address_text:  # the unicast case, by far the most common
+        return Connection(
+            network_type=network_type, address_type=address_type, address=address_text
+        )
     address, *suffixes = address_text.split("/")
     if not address:
         raise _fail("c= has an empty address", line, number)
@@ -591,6 +597,8 @@ def _parse_bandwidth(value: str, line: str, number: int) -> Bandwidth:
 
 
 def _parse_timing(value: str, line: str, number: int) -> Timing:
+    if value == "0 0":  # what SIP always sends
+        return Timing()
     fields = value.split()
     if len(fields) != 2:
         raise _fail("t= must be <start> <stop> [RFC 8866 §5.9]", line, number)
@@ -616,7 +624,8 @@ def _parse_media(value: str, line: str, number: int) -> MediaDescription:
     formats = fields[3:]
     if "RTP/" in protocol:
         for token in formats:
-            _number(token, "RTP payload type", 127, line, number)
+            if not (token.isdigit() and token.isascii() and int(token) <= 127):
+                raise _fail(f"RTP payload type {token!r} is not 0..127 [RFC 3551 §3]", line, number)
     return MediaDescription(
         media=fields[0], port=port, port_count=port_count, protocol=protocol, formats=formats
     )
@@ -628,32 +637,40 @@ def _parse_text(text: str) -> SessionDescription:
         number = text.count("\n", 0, text.index("\x00")) + 1
         bad_line = text.split("\n")[number - 1].rstrip("\r")
         raise _fail("NUL character in session description [RFC 8866 §5]", bad_line, number)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    number = 0
+    line = ""
+    for raw_line in lines:  # the first line that is not blank must be v=0
+        number += 1
+        line = raw_line.rstrip(" \t\r")
+        if line:
+            break
+    if line != "v=0":
+        if not line:
+            raise _fail("empty session description", line, number)
+        if line.startswith("v="):
+            raise _fail("unsupported SDP version [RFC 8866 §5.1]", line, number)
+        raise _fail("a session description must start with v=0 [RFC 8866 §5.1]", line, number)
+    has_carriage_return = "\r" in text
     session = SessionDescription(origin=_NO_ORIGIN, session_name="", timings=[])
     # The lines c= b= i= k= a= mean the same at both levels, so they go to the
     # current section: the session until the first m=, then that media.
     section: SessionDescription | MediaDescription = session
-    seen_version = False
-    number = 0
-    for raw_line in text.split("\n"):
+    for line in lines[number:]:
         number += 1
-        line = raw_line.rstrip(" \t\r")
-        if not line:
-            continue
+        if line[-1:] in _TRAILING_WHITESPACE:  # also true for "", a blank line
+            line = line.rstrip(" \t\r")
+            if not line:
+                continue
         kind = line[0]
-        if len(line) < 2 or line[1] != "=" or not "a" <= kind <= "z":
+        if line[1:2] != "=" or kind not in _TYPE_LETTERS:
             raise _fail("not a <type>=<value> line [RFC 8866 §5]", line, number)
-        if "\r" in line:
+        if has_carriage_return and "\r" in line:
             raise _fail("carriage return inside a line [RFC 8866 §5]", line, number)
         value = line[2:]
-        if not seen_version:
-            if kind != "v":
-                raise _fail(
-                    "a session description must start with v=0 [RFC 8866 §5.1]", line, number
-                )
-            if value != "0":
-                raise _fail("unsupported SDP version [RFC 8866 §5.1]", line, number)
-            seen_version = True
-        elif kind == "a":
+        if kind == "a":
             name, colon, attribute_value = value.partition(":")
             if not name or " " in name or "\t" in name:
                 raise _fail("a= attribute name must be a token [RFC 8866 §5.13]", line, number)
@@ -710,8 +727,6 @@ def _parse_text(text: str) -> SessionDescription:
             session.phones.append(value)
         else:
             raise _fail("more than one v= line", line, number)
-    if not seen_version:
-        raise _fail("empty session description", "", max(number, 1))
     if session.origin is _NO_ORIGIN:  # and no m= line, or that branch would have raised
         lines = text.split("\n")
         while not lines[-1].strip(" \t\r"):

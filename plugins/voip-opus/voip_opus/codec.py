@@ -7,11 +7,14 @@ at 16 kHz needs no resampler.
 
 opuslib 3.0.1 quirks handled here (see the project's FINDINGS): PCM must be
 bytes; the ``inband_fec`` setter and ``dtx`` property are broken, so the ctl
-calls are made directly; ``str(OpusError)`` itself raises, so ``.code`` is read.
+calls are made directly; ``str(OpusError)`` itself raises, so ``.code`` is read;
+the C functions read ``frame_size`` samples whatever the buffer holds, so the
+frame length is checked before each encode; ``c_char_p`` takes only bytes.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +26,22 @@ __all__ = ["Opus"]
 
 #: Longest Opus packet: 120 ms [RFC 6716 §3.2.1].
 MAX_PACKET_SECONDS = 0.12
+#: Packet durations the encoder can make, in whole milliseconds: one frame of
+#: 5-60 ms [RFC 6716 §2.1.4] or several up to 120 ms (libopus >= 1.2);
+#: 2.5 ms frames exist too but cannot be asked for in whole milliseconds.
+FRAME_DURATIONS_MS = (5, 10, 20, 40, 60, 80, 100, 120)
+#: Output buffer for one packet: the size libopus's documentation recommends.
+MAX_PACKET_BYTES = 4000
+
+_ERROR_NAMES = {
+    -1: "OPUS_BAD_ARG",
+    -2: "OPUS_BUFFER_TOO_SMALL",
+    -3: "OPUS_INTERNAL_ERROR",
+    -4: "OPUS_INVALID_PACKET",
+    -5: "OPUS_UNIMPLEMENTED",
+    -6: "OPUS_INVALID_STATE",
+    -7: "OPUS_ALLOC_FAIL",
+}
 
 
 def _opuslib() -> Any:
@@ -38,8 +57,18 @@ def _opuslib() -> Any:
 
 
 def _error_text(error: Exception) -> str:
+    """Name the libopus error code of an OpusError without calling its ``str()``.
+
+    opuslib's encoder puts a sentence (``'Encoder returned result="-1"'``) in
+    ``code`` where the decoder puts the number; both are read.
+    """
     code = getattr(error, "code", None)
-    return f"OpusError {code!r}" if code is not None else repr(error)
+    if isinstance(code, str):
+        number = re.search(r"-?\d+", code)
+        code = int(number.group()) if number else code
+    if isinstance(code, int):
+        return f"{_ERROR_NAMES.get(code, 'libopus error')} ({code})"
+    return type(error).__name__
 
 
 def _flag(parameters: dict[str, str], name: str) -> bool:
@@ -59,16 +88,23 @@ class _Encoder(FrameEncoder):
                 api.encoder_ctl(self._state.encoder_state, ctl.set_packet_loss_perc, codec.expected_loss)
             api.encoder_ctl(self._state.encoder_state, ctl.set_dtx, int(codec.dtx))
         except opuslib.OpusError as error:
-            raise CodecError(f"cannot make an Opus encoder: {_error_text(error)}") from error
+            raise CodecError(f"cannot make an Opus encoder: {_error_text(error)}") from None
         self._error = opuslib.OpusError
+        self._encode_float = opuslib.api.encoder.encode_float
 
     def encode(self, pcm: FloatArray) -> bytes:
+        samples = np.ascontiguousarray(pcm, dtype=np.float32)
+        if samples.shape != (self._frame_size,):
+            # libopus would read frame_size samples past the end of a short buffer.
+            raise CodecError(
+                f"Opus encoder takes frames of {self._frame_size} samples, got shape {samples.shape}"
+            )
         try:
-            packet: bytes = self._state.encode_float(
-                np.ascontiguousarray(pcm, dtype=np.float32).tobytes(), self._frame_size
+            packet: bytes = self._encode_float(
+                self._state.encoder_state, samples.tobytes(), self._frame_size, MAX_PACKET_BYTES
             )
         except self._error as error:
-            raise CodecError(f"Opus encode failed: {_error_text(error)}") from error
+            raise CodecError(f"Opus encode failed: {_error_text(error)}") from None
         return packet
 
 
@@ -82,23 +118,32 @@ class _Decoder(FrameDecoder):
         try:
             self._state = opuslib.Decoder(codec.sample_rate, 1)
         except opuslib.OpusError as error:
-            raise CodecError(f"cannot make an Opus decoder: {_error_text(error)}") from error
+            raise CodecError(f"cannot make an Opus decoder: {_error_text(error)}") from None
         self._error = opuslib.OpusError
 
     def _decode(self, payload: bytes) -> FloatArray:
         if not payload:
+            # An empty payload would make libopus conceal, not decode [RFC 6716 §3.1].
             raise CodecError("empty Opus payload")
         try:
-            pcm = self._state.decode_float(payload, self._max_samples)
+            pcm = self._state.decode_float(bytes(payload), self._max_samples)
         except self._error as error:
-            raise CodecError(f"Opus decode failed: {_error_text(error)}") from error
+            raise CodecError(f"Opus decode failed: {_error_text(error)}") from None
         return np.frombuffer(pcm, dtype=np.float32)
 
     def conceal(self, next_payload: bytes | None = None) -> FloatArray:
-        """libopus PLC for one frame, or the frame recovered from ``next_payload``'s FEC."""
+        """One frame of libopus PLC, or the lost frame recovered from ``next_payload``'s FEC.
+
+        Call it once per lost packet, before decoding ``next_payload`` itself.
+        ``next_payload`` without FEC data (sent with ``useinbandfec=0``, or in
+        CELT mode) gives plain PLC [RFC 6716 §2.1.7, §4.4]; an undecodable one
+        falls back to the base class's repeat-and-fade.
+        """
         try:
             if next_payload:
-                pcm = self._state.decode_float(next_payload, self.samples_per_frame, decode_fec=True)
+                pcm = self._state.decode_float(
+                    bytes(next_payload), self.samples_per_frame, decode_fec=True
+                )
             else:
                 pcm = self._state.decode_float(b"", self.samples_per_frame)
         except self._error:
@@ -112,6 +157,12 @@ class Opus(RTPCodec):
     fmtp parameters from the remote (what the remote's decoder wants, RFC 7587
     §6.1) are applied to our encoder: ``useinbandfec=1`` turns on in-band FEC,
     ``usedtx=1`` turns on DTX, ``maxaveragebitrate`` caps the bitrate.
+    With DTX, libopus 1.3 sends 1-byte packets (the TOC byte alone) after
+    about 200 ms of silence, with a comfort-noise update every 400 ms.
+
+    Raises:
+        CodecError: ``frame_duration_ms`` is not one of :data:`FRAME_DURATIONS_MS`
+            (besides the base class's checks).
     """
 
     encoding_name: ClassVar[str] = "opus"
@@ -126,6 +177,26 @@ class Opus(RTPCodec):
     default_bitrate: ClassVar[int] = 32000
     #: Loss percentage the encoder plans FEC for when FEC is on.
     expected_loss: ClassVar[int] = 10
+
+    def __init__(
+        self,
+        *,
+        payload_type: int | None = None,
+        fmtp: str | None = None,
+        frame_duration_ms: int = 20,
+        sample_rate: int | None = None,
+    ) -> None:
+        if frame_duration_ms not in FRAME_DURATIONS_MS:
+            raise CodecError(
+                f"opus: bad frame duration {frame_duration_ms} ms "
+                f"(Opus packets last {', '.join(map(str, FRAME_DURATIONS_MS))} ms)"
+            )
+        super().__init__(
+            payload_type=payload_type,
+            fmtp=fmtp,
+            frame_duration_ms=frame_duration_ms,
+            sample_rate=sample_rate,
+        )
 
     @property
     def inband_fec(self) -> bool:
