@@ -22,7 +22,9 @@ nox.options.reuse_existing_virtualenvs = True
 
 # pyenv installs interpreters without putting python3.12 / python3.13 on PATH:
 # make every installed version findable by nox.
-for bin_dir in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/bin")), reverse=True):
+for bin_dir in sorted(
+    glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/bin")), reverse=True
+):
     if bin_dir not in os.environ.get("PATH", ""):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 

@@ -58,12 +58,20 @@ QUALITY = "HQ"
 #: Payload type for codecs without a static one (any of 96-127).
 DYNAMIC_PAYLOAD_TYPE = 96
 
-DELAY_PAIRS = ((8000, 16000), (16000, 8000), (16000, 48000), (48000, 16000), (24000, 16000),
-               (24000, 8000))
+DELAY_PAIRS = (
+    (8000, 16000),
+    (16000, 8000),
+    (16000, 48000),
+    (48000, 16000),
+    (24000, 16000),
+    (24000, 8000),
+)
 DELAY_QUALITIES = ("HQ", "MQ", "LQ", "QQ")
 
 
-def speech_sweep(rate: int = APP_RATE, seconds: float = RING_PACKETS * FRAME_MS / 1000) -> FloatArray:
+def speech_sweep(
+    rate: int = APP_RATE, seconds: float = RING_PACKETS * FRAME_MS / 1000
+) -> FloatArray:
     """A logarithmic sine sweep over ``SWEEP_HZ`` at ``LEVEL_DBFS`` peak.
 
     >>> sweep = speech_sweep(16000, 1.0)
@@ -140,8 +148,11 @@ def _cases() -> dict[str, Callable[[], object]]:
         variants.append((codec_class.encoding_name, codec_class, APP_RATE))
         if APP_RATE in codec_class.supported_sample_rates and codec_class.sample_rate != APP_RATE:
             variants.append(
-                (f"{codec_class.encoding_name}@{codec_class.sample_rate // 1000}k", codec_class,
-                 codec_class.sample_rate)
+                (
+                    f"{codec_class.encoding_name}@{codec_class.sample_rate // 1000}k",
+                    codec_class,
+                    codec_class.sample_rate,
+                )
             )
     for label, codec_class, rate in variants:
         try:

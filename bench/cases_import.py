@@ -3,7 +3,10 @@
 An import can only be timed once per process, so these cases measure
 themselves (``MEASURED``): each runs a fresh ``python -c`` ``RUNS`` times
 (after one discarded run that warms the file cache and writes ``.pyc``
-files) and returns the median and p90. The figure is the import as the
+files) and returns the median and p90. The children write and read their
+bytecode under a temporary ``PYTHONPYCACHEPREFIX`` whatever
+``PYTHONDONTWRITEBYTECODE`` says, so compiling the sources is not timed
+and nothing is written into the working tree. The figure is the import as the
 child's own ``time.perf_counter`` sees it, so interpreter start-up and
 ``site`` (which loads the editable-install finders) are not in it; the
 whole child process, and an empty interpreter for comparison, are reported
@@ -19,9 +22,11 @@ the first AudioCall does, to show what the plugins pull in at that point.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,23 +47,35 @@ print(" ".join(name for name in {heavy!r} if name in sys.modules))
 """
 
 
-def _child(statement: str) -> tuple[float, float, set[str]]:
+def _environment(bytecode_cache: str) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment["PYTHONPYCACHEPREFIX"] = bytecode_cache
+    return environment
+
+
+def _child(statement: str, environment: dict[str, str]) -> tuple[float, float, set[str]]:
     """Run one fresh interpreter: (import seconds, process seconds, heavy modules loaded)."""
     code = _CHILD.format(statement=statement, heavy=HEAVY_MODULES)
     start = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     process = time.perf_counter() - start
     elapsed, _, loaded = completed.stdout.partition("\n")
     return float(elapsed), process, set(loaded.split())
 
 
-def _empty_interpreter_s() -> float:
+def _empty_interpreter_s(environment: dict[str, str]) -> float:
     runs = []
     for _ in range(RUNS + 1):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], cwd=REPOSITORY, check=True)
+        subprocess.run([sys.executable, "-c", "pass"], cwd=REPOSITORY, env=environment, check=True)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs[1:])
 
@@ -71,14 +88,18 @@ def measure(statement: str) -> Callable[[], dict[str, Any]]:
     """A MEASURED case that times ``statement`` in ``RUNS`` fresh interpreters."""
 
     def run() -> dict[str, Any]:
-        _child(statement)  # discarded: file cache, .pyc
-        imports, processes, loaded = [], [], set()
-        for _ in range(RUNS):
-            seconds, process, heavy = _child(statement)
-            imports.append(seconds * 1e6)
-            processes.append(process * 1e3)
-            loaded |= heavy
-        empty_ms = _empty_interpreter_s() * 1e3
+        imports: list[float] = []
+        processes: list[float] = []
+        loaded: set[str] = set()
+        with tempfile.TemporaryDirectory(prefix="voip-bench-pycache-") as bytecode_cache:
+            environment = _environment(bytecode_cache)
+            _child(statement, environment)  # discarded: file cache, .pyc
+            for _ in range(RUNS):
+                seconds, process, heavy = _child(statement, environment)
+                imports.append(seconds * 1e6)
+                processes.append(process * 1e3)
+                loaded |= heavy
+            empty_ms = _empty_interpreter_s(environment) * 1e3
         process_ms = statistics.median(processes)
         return {
             "median_us": statistics.median(imports),

@@ -186,11 +186,19 @@ def _git_revision() -> str | None:
     try:
         revision = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BENCH_DIR, capture_output=True, text=True, timeout=10, check=True,
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=BENCH_DIR, capture_output=True, text=True, timeout=10, check=True,
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -259,14 +267,16 @@ def print_cases(cases: dict[str, dict[str, Any]]) -> None:
             rows.append([name, "error", "", "", _number(BASELINES.get(name)), ""])
             continue
         speed_up = result.get("speed_up")
-        rows.append([
-            name,
-            _number(result["median_us"]),
-            _number(result.get("p90_us")),
-            str(result.get("calls_per_round", "")),
-            _number(result.get("baseline_us")),
-            f"{speed_up:.2f}x" if speed_up is not None else "",
-        ])
+        rows.append(
+            [
+                name,
+                _number(result["median_us"]),
+                _number(result.get("p90_us")),
+                str(result.get("calls_per_round", "")),
+                _number(result.get("baseline_us")),
+                f"{speed_up:.2f}x" if speed_up is not None else "",
+            ]
+        )
     print_table(headers, rows)
 
 
@@ -286,8 +296,15 @@ def print_report(name: str, data: object) -> None:
 
 def print_notes(cases: dict[str, dict[str, Any]]) -> None:
     """Extra fields of self-measured cases (anything but the standard timing keys)."""
-    standard = {"median_us", "p90_us", "min_us", "rounds", "calls_per_round", "baseline_us",
-                "speed_up"}
+    standard = {
+        "median_us",
+        "p90_us",
+        "min_us",
+        "rounds",
+        "calls_per_round",
+        "baseline_us",
+        "speed_up",
+    }
     for name, result in cases.items():
         extra = {key: value for key, value in result.items() if key not in standard}
         if extra:
@@ -372,10 +389,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0] if __doc__ else None)
     parser.add_argument(
-        "--filter", action="append", metavar="SUBSTRING",
+        "--filter",
+        action="append",
+        metavar="SUBSTRING",
         help="run only cases whose name contains SUBSTRING (case-insensitive; may repeat)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON file (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON file (default {DEFAULT_OUT})"
+    )
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per case (default 15)")
     parser.add_argument(
         "--batch-ms", type=float, default=20.0, help="least duration of one round (default 20 ms)"

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 
 import numpy as np
 import pytest
 
-from voip_core import AudioCall, EchoCall, NegotiationError, RealtimeTransportProtocol, VoiceActivityCall
+from voip_core import (
+    AudioCall,
+    EchoCall,
+    NegotiationError,
+    RealtimeTransportProtocol,
+    VoiceActivityCall,
+)
 from voip_core.codecs import G722, PCMA, PCMU, RTPCodec
 from voip_core.rtp.packet import RTPPacket
 from voip_core.sdp import MediaDescription, MediaFormat
@@ -28,7 +35,10 @@ def media_to(endpoint, formats) -> MediaDescription:
 
 
 def best_lag(sent: np.ndarray, received: np.ndarray, max_lag: int = 4000) -> tuple[int, float]:
-    scores = [np.dot(received[lag : lag + len(sent) // 2], sent[: len(sent) // 2]) for lag in range(max_lag)]
+    scores = [
+        np.dot(received[lag : lag + len(sent) // 2], sent[: len(sent) // 2])
+        for lag in range(max_lag)
+    ]
     lag = int(np.argmax(scores))
     n = min(len(sent), len(received) - lag)
     return lag, float(np.corrcoef(sent[:n], received[lag : lag + n])[0, 1])
@@ -99,7 +109,7 @@ async def test_audio_flows_through_each_codec(codec):
     heard = np.concatenate([*listener.heard, listener._inbound.flush()])
     assert speaker.packets_sent == listener.packets_received == 50
     assert abs(len(heard) - len(audio)) <= 320
-    lag, correlation = best_lag(audio, heard)
+    _, correlation = best_lag(audio, heard)
     assert correlation > 0.98
     assert all(len(frame) == 320 for frame in listener.heard)
     assert listener.levels[10] == pytest.approx(AudioCall.rms(listener.heard[10]))
@@ -123,8 +133,10 @@ async def test_packets_are_paced_with_consecutive_sequence_and_timestamps():
     assert len(packets) == 25
     assert [p.marker for p in packets] == [True] + [False] * 24
     assert {p.ssrc for p in packets} == {speaker.ssrc}
-    assert all((b.sequence_number - a.sequence_number) % 65536 == 1 for a, b in zip(packets, packets[1:]))
-    assert all((b.timestamp - a.timestamp) % 2**32 == 160 for a, b in zip(packets, packets[1:]))
+    assert all(
+        (b.sequence_number - a.sequence_number) % 65536 == 1 for a, b in itertools.pairwise(packets)
+    )
+    assert all((b.timestamp - a.timestamp) % 2**32 == 160 for a, b in itertools.pairwise(packets))
     assert all(p.payload_type == 0 and len(p.payload) == 160 for p in packets)
     # Paced, not sent in a burst: 25 packets of 20 ms span about 480 ms.
     assert times[-1] - times[0] >= 0.4
@@ -196,7 +208,9 @@ async def test_negotiation_follows_remote_order_and_keeps_its_payload_type():
     call.close()
 
     g722_dynamic = MediaDescription.for_formats(
-        [MediaFormat(payload_type=109, encoding_name="g722", clock_rate=8000)], port=40002, address="127.0.0.1"
+        [MediaFormat(payload_type=109, encoding_name="g722", clock_rate=8000)],
+        port=40002,
+        address="127.0.0.1",
     )
     call = type("C", (Collector,), {"supported_codecs": (PCMU, G722)})(rtp=rtp, media=g722_dynamic)
     assert isinstance(call.codec, G722) and call.codec.payload_type == 109
@@ -213,15 +227,24 @@ async def test_negotiation_follows_remote_order_and_keeps_its_payload_type():
 async def test_bad_datagrams_are_counted_not_raised(caplog):
     rtp = await RealtimeTransportProtocol.bind()
     host, port = rtp.local_address
-    transport, sink = await open_sink()
+    transport, _ = await open_sink()
     peer = transport.get_extra_info("sockname")
     call = type("C", (only(PCMU), Collector), {})(
-        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=peer[1], address=peer[0])
+        rtp=rtp,
+        media=MediaDescription.for_formats([PCMU.media_format()], port=peer[1], address=peer[0]),
     )
     good = RTPPacket(payload_type=0, sequence_number=1, timestamp=0, ssrc=5, payload=b"\xff" * 160)
-    foreign = RTPPacket(payload_type=101, sequence_number=2, timestamp=0, ssrc=5, payload=b"\x01\x00\x00\xa0")
+    foreign = RTPPacket(
+        payload_type=101, sequence_number=2, timestamp=0, ssrc=5, payload=b"\x01\x00\x00\xa0"
+    )
     with caplog.at_level(logging.INFO):
-        for datagram in [b"\x00" * 5, b"\x80" * 11, b"\x40" + b"\x00" * 20, foreign.serialize(), good.serialize()]:
+        for datagram in [
+            b"\x00" * 5,
+            b"\x80" * 11,
+            b"\x40" + b"\x00" * 20,
+            foreign.serialize(),
+            good.serialize(),
+        ]:
             transport.sendto(datagram, (host, port))
         stranger, _ = await open_sink()
         stranger.sendto(good.serialize(), (host, port))
@@ -277,7 +300,10 @@ async def test_voice_activity_cuts_utterances():
     speech = sweep(0.6)
     feed(call, np.concatenate([silence, speech, silence, sweep(0.4), silence]))
     assert call.starts == 2
-    assert [round(len(u) / RATE, 2) for u in call.utterances] == [0.64, 0.44]  # speech plus 40 ms pre-roll
+    assert [round(len(u) / RATE, 2) for u in call.utterances] == [
+        0.64,
+        0.44,
+    ]  # speech plus 40 ms pre-roll
     # Trailing silence is cut; pre-roll is the silence just before the onset.
     assert np.allclose(call.utterances[0][640:], speech)
     call.close()
@@ -289,7 +315,9 @@ async def test_voice_activity_ignores_noise_and_blips():
     media = MediaDescription.for_formats([PCMU.media_format()], port=40012, address="127.0.0.1")
     call = Utterances(rtp=rtp, media=media, silence_gap=0.2)
     noise = (np.random.default_rng(1).standard_normal(RATE) * 0.003).astype(np.float32)
-    blip = np.concatenate([np.zeros(RATE // 2, np.float32), sweep(0.02), np.zeros(RATE // 2, np.float32)])
+    blip = np.concatenate(
+        [np.zeros(RATE // 2, np.float32), sweep(0.02), np.zeros(RATE // 2, np.float32)]
+    )
     feed(call, np.concatenate([noise, blip]))
     assert call.utterances == []
     assert call.starts == 1  # the blip started something, too short to deliver
@@ -301,9 +329,12 @@ async def test_echo_call_sends_utterances_back():
     client_rtp = await RealtimeTransportProtocol.bind()
     server_rtp = await RealtimeTransportProtocol.bind()
     formats = [G722.media_format()]
-    echo = type("E", (only(G722), EchoCall), {})(rtp=server_rtp, media=media_to(client_rtp, formats),
-                                                 silence_gap=0.2)
-    client = type("C", (only(G722), Collector), {})(rtp=client_rtp, media=media_to(server_rtp, formats))
+    echo = type("E", (only(G722), EchoCall), {})(
+        rtp=server_rtp, media=media_to(client_rtp, formats), silence_gap=0.2
+    )
+    client = type("C", (only(G722), Collector), {})(
+        rtp=client_rtp, media=media_to(server_rtp, formats)
+    )
     utterance = sweep(0.5)
     client.send_audio(np.concatenate([utterance, np.zeros(RATE // 2, np.float32)]))
     for _ in range(100):
@@ -313,7 +344,7 @@ async def test_echo_call_sends_utterances_back():
     await asyncio.sleep(0.1)
     heard = np.concatenate([*client.heard, client._inbound.flush()])
     assert echo.packets_sent >= 25
-    lag, correlation = best_lag(utterance, heard, max_lag=len(heard) - len(utterance))
+    _, correlation = best_lag(utterance, heard, max_lag=len(heard) - len(utterance))
     assert correlation > 0.95
     echo.close()
     client.close()

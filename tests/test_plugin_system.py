@@ -20,8 +20,10 @@ from voip_core.codecs import G722, PCMA, PCMU
 from voip_core.sdp import MediaDescription, SessionDescription, create_answer, create_offer
 
 
-def install_fake_distribution(root: Path, distribution: str, module: str, source: str, entry: str) -> None:
-    """A real installed distribution as pip would leave it: module + dist-info with entry_points.txt."""
+def install_fake_distribution(
+    root: Path, distribution: str, module: str, source: str, entry: str
+) -> None:
+    """A distribution as pip installs it: the module, and a dist-info with entry_points.txt."""
     (root / f"{module}.py").write_text(source)
     info = root / f"{distribution.replace('-', '_')}-0.1.dist-info"
     info.mkdir()

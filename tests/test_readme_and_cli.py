@@ -16,10 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quickstart_runs(tmp_path):
     script = tmp_path / "quickstart.py"
     script.write_text(named("quickstart.py"))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     heard = float(result.stdout.split("bob heard ")[1].split(" s")[0])
-    assert 0.7 <= heard <= 1.0  # one second sent; the 8->16 kHz resampler may still hold its last block
+    assert (
+        0.7 <= heard <= 1.0
+    )  # one second sent; the 8->16 kHz resampler may still hold its last block
     assert result.stdout.strip().endswith("of PCMU")
 
 
@@ -39,7 +43,10 @@ def test_loopback_command_reports_every_codec(tmp_path, capsys):
         assert line.startswith("ok"), line
         assert "sent   50 pkts" in line and "received   50" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "loopback-g722.wav", "loopback-opus.wav", "loopback-pcma.wav", "loopback-pcmu.wav"
+        "loopback-g722.wav",
+        "loopback-opus.wav",
+        "loopback-pcma.wav",
+        "loopback-pcmu.wav",
     ]
 
 

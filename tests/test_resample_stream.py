@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from voip_core.resample import FrameFIFO, Resampler, resample
 
-RATES = [(8000, 16000), (16000, 8000), (48000, 16000), (16000, 48000), (24000, 16000), (24000, 8000)]
+RATES = [
+    (8000, 16000),
+    (16000, 8000),
+    (48000, 16000),
+    (16000, 48000),
+    (24000, 16000),
+    (24000, 8000),
+]
 
 
 def sine(rate: int, seconds: float = 1.0, frequency: float = 440.0) -> np.ndarray:

@@ -91,10 +91,12 @@ class AudioCall(Session):
         self._encoder = self.codec.create_encoder()
         self._decoder = self.codec.create_decoder()
         self.frame_size = round(self.sampling_rate_hz * self.rtp_packet_duration)
-        self._inbound = Resampler(self.codec.sample_rate, self.sampling_rate_hz,
-                                  quality=self.resample_quality)
-        self._outbound = Resampler(self.sampling_rate_hz, self.codec.sample_rate,
-                                   quality=self.resample_quality)
+        self._inbound = Resampler(
+            self.codec.sample_rate, self.sampling_rate_hz, quality=self.resample_quality
+        )
+        self._outbound = Resampler(
+            self.sampling_rate_hz, self.codec.sample_rate, quality=self.resample_quality
+        )
         self.ssrc = random.getrandbits(32)
         self._sequence_number = random.getrandbits(16)
         self._timestamp = random.getrandbits(32)
@@ -174,7 +176,9 @@ class AudioCall(Session):
         start = loop.time()
         if self._last_packet_time is not None:
             # A new talkspurt: the timestamp keeps counting through the silence [RFC 3550 §5.1].
-            silent_frames = max(0, round((start - self._last_packet_time) / self.rtp_packet_duration) - 1)
+            silent_frames = max(
+                0, round((start - self._last_packet_time) / self.rtp_packet_duration) - 1
+            )
             self._timestamp += silent_frames * codec.timestamp_increment
         marker = True
         index = 0

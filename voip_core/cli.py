@@ -88,14 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("plugins", help="list plugins, codecs, backends and apps")
     listing.set_defaults(handler=_plugins)
 
-    loop = commands.add_parser("loopback", help="send a WAV through every codec over RTP on loopback")
+    loop = commands.add_parser(
+        "loopback", help="send a WAV through every codec over RTP on loopback"
+    )
     loop.add_argument("--wav", type=Path, help="WAV file to send (default: a test sweep)")
     loop.add_argument("--seconds", type=float, default=2.0, help="length of the test sweep")
-    loop.add_argument("--out-dir", type=Path, default=Path("loopback-out"),
-                      help="where to write the received audio")
+    loop.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("loopback-out"),
+        help="where to write the received audio",
+    )
     loop.add_argument("--codec", action="append", help="only this codec (repeatable)")
-    loop.add_argument("--min-correlation", type=float, default=0.9,
-                      help="fail when received audio correlates less with the sent audio")
+    loop.add_argument(
+        "--min-correlation",
+        type=float,
+        default=0.9,
+        help="fail when received audio correlates less with the sent audio",
+    )
     loop.set_defaults(handler=_loopback)
     return parser
 
@@ -103,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``voip`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * args.verbose,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING - 10 * args.verbose,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     handler = args.handler
     status: int = handler(args)
     return status

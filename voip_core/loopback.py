@@ -80,7 +80,9 @@ class LoopbackResult:
         )
 
 
-def _compare(sent: FloatArray, received: FloatArray, sample_rate: int) -> tuple[float, float, float]:
+def _compare(
+    sent: FloatArray, received: FloatArray, sample_rate: int
+) -> tuple[float, float, float]:
     """(delay in ms, correlation, SNR in dB) of ``received`` against ``sent``."""
     if len(received) < len(sent) // 2:
         return float("nan"), 0.0, float("-inf")
@@ -121,7 +123,11 @@ async def _one(codec: type[RTPCodec], audio: FloatArray, out_dir: Path | None) -
         await asyncio.sleep(0.1)
         receiver._inbound.finish()
         tail = receiver._inbound.fifo.pop_all()
-        heard = np.concatenate([*receiver.heard, tail]) if receiver.heard or len(tail) else np.zeros(0, np.float32)
+        heard = (
+            np.concatenate([*receiver.heard, tail])
+            if receiver.heard or len(tail)
+            else np.zeros(0, np.float32)
+        )
         name = f"{codec.encoding_name}/{codec.clock_rate}"
         wav = None
         if out_dir is not None:

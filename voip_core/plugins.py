@@ -208,10 +208,10 @@ def _make(kind: str, name: str, options: Mapping[str, Any]) -> Any:
     hook = getattr(get_plugin_manager().hook, f"voip_{kind}")
     backend = hook(name=name, options=dict(options))
     if backend is None:
-        known = sorted(info.name for info in backends() if info.kind == kind)
+        known = ", ".join(sorted(info.name for info in backends() if info.kind == kind))
         failed = "".join(f"; {failure}" for failure in _failures)
         raise PluginError(
-            f"no {kind.upper()} backend named {name!r} (known: {', '.join(known) or 'none'}){failed}"
+            f"no {kind.upper()} backend named {name!r} (known: {known or 'none'}){failed}"
         )
     return backend
 

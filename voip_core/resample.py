@@ -22,7 +22,9 @@ __all__ = ["FrameFIFO", "Resampler", "resample"]
 _EMPTY = np.zeros(0, np.float32)
 
 
-def resample(audio: FloatArray, input_rate: int, output_rate: int, quality: str = "HQ") -> FloatArray:
+def resample(
+    audio: FloatArray, input_rate: int, output_rate: int, quality: str = "HQ"
+) -> FloatArray:
     """Resample a whole signal in one go (no state kept).
 
     >>> len(resample(np.zeros(8000, np.float32), 8000, 16000))
@@ -32,7 +34,9 @@ def resample(audio: FloatArray, input_rate: int, output_rate: int, quality: str 
         return np.asarray(audio, dtype=np.float32)
     import soxr
 
-    out: FloatArray = soxr.resample(np.asarray(audio, dtype=np.float32), input_rate, output_rate, quality)
+    out: FloatArray = soxr.resample(
+        np.asarray(audio, dtype=np.float32), input_rate, output_rate, quality
+    )
     return out
 
 
@@ -163,7 +167,12 @@ class Resampler:
 
     @staticmethod
     def measure_delay(
-        input_rate: int, output_rate: int, *, quality: str = "HQ", chunk_ms: int = 20, seconds: float = 2.0
+        input_rate: int,
+        output_rate: int,
+        *,
+        quality: str = "HQ",
+        chunk_ms: int = 20,
+        seconds: float = 2.0,
     ) -> float:
         """Worst added delay, in seconds, of frames popped from a streaming resampler.
 

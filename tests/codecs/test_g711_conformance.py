@@ -52,7 +52,9 @@ def test_itu_stl_sweep_files(vectors, law, codec):
     assert np.array_equal(np.rint(pcm * 32768).astype(np.int16), decoded)
 
 
-@pytest.mark.parametrize(("key", "table"), [("decode_ulaw", ulaw_decode_table), ("decode_alaw", alaw_decode_table)])
+@pytest.mark.parametrize(
+    ("key", "table"), [("decode_ulaw", ulaw_decode_table), ("decode_alaw", alaw_decode_table)]
+)
 def test_decode_tables_match_all_256_codes(vectors, key, table):
     expected = json.loads((vectors / "g711.json").read_text())[key]
     assert [int(v) for v in table()] == [expected[f"0x{code:02x}"] for code in range(256)]

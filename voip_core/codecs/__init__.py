@@ -7,4 +7,13 @@ from voip_core.codecs.base import FloatArray, FrameDecoder, FrameEncoder, RTPCod
 from voip_core.codecs.g711 import PCMA, PCMU
 from voip_core.codecs.g722 import G722
 
-__all__ = ["G722", "PCMA", "PCMU", "FloatArray", "FrameDecoder", "FrameEncoder", "RTPCodec", "frames"]
+__all__ = [
+    "G722",
+    "PCMA",
+    "PCMU",
+    "FloatArray",
+    "FrameDecoder",
+    "FrameEncoder",
+    "RTPCodec",
+    "frames",
+]

@@ -225,7 +225,9 @@ class RTPCodec(abc.ABC):
 
         ``preferred_sample_rate`` is used when the codec can run at it natively.
         """
-        rate = preferred_sample_rate if preferred_sample_rate in cls.supported_sample_rates else None
+        rate = (
+            preferred_sample_rate if preferred_sample_rate in cls.supported_sample_rates else None
+        )
         return cls(
             payload_type=media_format.payload_type,
             fmtp=media_format.fmtp,

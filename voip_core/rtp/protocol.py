@@ -56,7 +56,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         """Open an RTP endpoint on ``host:port`` (port 0: any free port)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        _, protocol = await loop.create_datagram_endpoint(cls, local_addr=(host, port), family=family)
+        _, protocol = await loop.create_datagram_endpoint(
+            cls, local_addr=(host, port), family=family
+        )
         return protocol
 
     @property
@@ -92,7 +94,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
             self.unknown_source_packets += 1
             if self.unknown_source_packets & (self.unknown_source_packets - 1) == 0:
                 logger.info(
-                    "RTP from unknown source %s dropped (%d so far)", address, self.unknown_source_packets
+                    "RTP from unknown source %s dropped (%d so far)",
+                    address,
+                    self.unknown_source_packets,
                 )
             return
         try:
@@ -100,8 +104,12 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         except ParseError as error:
             self.malformed_packets += 1
             if self.malformed_packets & (self.malformed_packets - 1) == 0:
-                logger.warning("malformed RTP from %s dropped: %s (%d so far)", address, error,
-                               self.malformed_packets)
+                logger.warning(
+                    "malformed RTP from %s dropped: %s (%d so far)",
+                    address,
+                    error,
+                    self.malformed_packets,
+                )
             return
         try:
             session.packet_received(packet)

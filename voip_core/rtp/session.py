@@ -31,8 +31,9 @@ __all__ = ["TELEPHONE_EVENT", "Session"]
 logger = logging.getLogger(__name__)
 
 #: RFC 4733 DTMF events, offered beside every audio codec.
-TELEPHONE_EVENT = MediaFormat(payload_type=101, encoding_name="telephone-event", clock_rate=8000,
-                              fmtp="0-16")
+TELEPHONE_EVENT = MediaFormat(
+    payload_type=101, encoding_name="telephone-event", clock_rate=8000, fmtp="0-16"
+)
 
 
 @dataclasses.dataclass(kw_only=True, eq=False)

@@ -36,14 +36,25 @@ class EspeakTTS:
         """Audio for ``text`` as float32 mono at :attr:`sample_rate`."""
         program = shutil.which(self.executable)
         if program is None:
-            raise PluginError(f"{self.executable} not found: install espeak-ng (apt-get install espeak-ng)")
+            raise PluginError(
+                f"{self.executable} not found: install espeak-ng (apt-get install espeak-ng)"
+            )
         process = await asyncio.create_subprocess_exec(
-            program, "-v", self.voice, "-s", str(self.words_per_minute), "--stdout", text,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            program,
+            "-v",
+            self.voice,
+            "-s",
+            str(self.words_per_minute),
+            "--stdout",
+            text,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await process.communicate()
         if process.returncode != 0:
-            raise PluginError(f"espeak-ng failed ({process.returncode}): {stderr.decode(errors='replace')}")
+            raise PluginError(
+                f"espeak-ng failed ({process.returncode}): {stderr.decode(errors='replace')}"
+            )
         # --stdout writes a streaming header with a bogus data size: read frames up to EOF.
         with wave.open(io.BytesIO(stdout)) as reader:
             rate = reader.getframerate()

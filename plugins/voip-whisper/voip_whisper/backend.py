@@ -45,10 +45,12 @@ class WhisperSTT:
                     from faster_whisper import WhisperModel
                 except ImportError as error:
                     raise PluginError(
-                        "the whisper backend needs faster-whisper: pip install 'voip-whisper[engine]'"
+                        "the whisper backend needs faster-whisper: "
+                        "pip install 'voip-whisper[engine]'"
                     ) from error
-                _models[key] = WhisperModel(self.model, device=self.device,
-                                            compute_type=self.compute_type)
+                _models[key] = WhisperModel(
+                    self.model, device=self.device, compute_type=self.compute_type
+                )
             return _models[key]
 
     def _transcribe(self, audio: npt.NDArray[np.float32]) -> str:
