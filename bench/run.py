@@ -67,6 +67,9 @@ BASELINES: dict[str, float] = {
 #: Distributions whose versions are recorded with the machine info.
 _VERSIONS_OF = ("voip-core", "voip-opus", "numpy", "soxr", "g722", "opuslib", "pluggy")
 
+#: Top-level JSON keys that a report cannot take.
+_RESERVED = frozenset({"machine", "settings", "cases"})
+
 Case = Callable[[], object]
 Measured = Callable[[], dict[str, Any]]
 
@@ -260,11 +263,11 @@ def print_table(headers: list[str], rows: Iterable[list[str]], *, left: int = 1)
 
 
 def print_cases(cases: dict[str, dict[str, Any]]) -> None:
-    headers = ["case", "median µs", "p90 µs", "calls/round", "baseline µs", "speed-up"]
+    headers = ["case", "median µs", "p90 µs", "min µs", "calls/round", "baseline µs", "speed-up"]
     rows = []
     for name, result in cases.items():
         if "error" in result:
-            rows.append([name, "error", "", "", _number(BASELINES.get(name)), ""])
+            rows.append([name, "error", "", "", "", _number(BASELINES.get(name)), ""])
             continue
         speed_up = result.get("speed_up")
         rows.append(
@@ -272,6 +275,7 @@ def print_cases(cases: dict[str, dict[str, Any]]) -> None:
                 name,
                 _number(result["median_us"]),
                 _number(result.get("p90_us")),
+                _number(result.get("min_us")),
                 str(result.get("calls_per_round", "")),
                 _number(result.get("baseline_us")),
                 f"{speed_up:.2f}x" if speed_up is not None else "",
@@ -320,6 +324,12 @@ def _selected(name: str, filters: list[str]) -> bool:
     return not filters or any(text.lower() in name.lower() for text in filters)
 
 
+def _store(table: dict[str, Any], name: str, value: Any, source: str) -> None:
+    if name in table:
+        _warn(f"{source}: {name!r} is defined twice; the later one is kept")
+    table[name] = value
+
+
 def _with_baseline(name: str, result: dict[str, Any]) -> dict[str, Any]:
     baseline = BASELINES.get(name)
     if baseline is not None and result.get("median_us"):
@@ -348,7 +358,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _warn(f"{source}: case {name!r} failed")
                 traceback.print_exc()
                 result = {"error": f"{type(error).__name__}: {error}"}
-            cases[name] = _with_baseline(name, result)
+            _store(cases, name, _with_baseline(name, result), source)
         for name, measure in _entries(module, "MEASURED").items():
             if not _selected(name, filters):
                 continue
@@ -360,16 +370,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _warn(f"{source}: measured case {name!r} failed")
                 traceback.print_exc()
                 result = {"error": f"{type(error).__name__}: {error}"}
-            cases[name] = _with_baseline(name, result)
+            _store(cases, name, _with_baseline(name, result), source)
         for name, report in _entries(module, "REPORTS").items():
             if not _selected(name, filters):
                 continue
+            if name in _RESERVED:
+                _warn(f"{source}: a report may not be called {name!r}; skipped")
+                continue
             try:
-                reports[name] = report()
+                data = report()
             except Exception as error:
                 _warn(f"{source}: report {name!r} failed")
                 traceback.print_exc()
-                reports[name] = {"error": f"{type(error).__name__}: {error}"}
+                data = {"error": f"{type(error).__name__}: {error}"}
+            _store(reports, name, data, source)
     results["cases"] = cases
     results.update(reports)
 

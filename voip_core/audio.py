@@ -7,13 +7,14 @@ sender task encodes and sends, paced every packet time on the event-loop
 clock. :class:`VoiceActivityCall` cuts the incoming audio into utterances by
 energy, and :class:`EchoCall` sends every utterance back.
 
-Example: an app that echoes what the caller says::
+Example: an app that echoes what the caller says, twice as loud:
 
-    from voip_core import EchoCall
-
-    class LoudEcho(EchoCall):
-        def voice_received(self, audio):
-            self.send_audio(audio * 2)
+>>> from voip_core import EchoCall
+>>> class LoudEcho(EchoCall):
+...     def voice_received(self, audio):
+...         self.send_audio(audio * 2)
+>>> LoudEcho.silence_gap  # seconds of silence that end an utterance
+0.5
 """
 
 from __future__ import annotations
@@ -67,15 +68,17 @@ class AudioCall(Session):
         resample_quality: soxr quality between the app's and the codec's rates.
 
     Example:
-        Collect what the caller says::
+        Collect what the caller says:
 
-            class Recorder(AudioCall):
-                def __post_init__(self):
-                    super().__post_init__()
-                    self.heard = []
-
-                def audio_received(self, *, audio, rms):
-                    self.heard.append(audio)
+        >>> class Recorder(AudioCall):
+        ...     def __post_init__(self):
+        ...         super().__post_init__()
+        ...         self.heard = []
+        ...
+        ...     def audio_received(self, *, audio, rms):
+        ...         self.heard.append(audio)
+        >>> Recorder.rtp_packet_duration
+        0.02
     """
 
     supported_codecs: ClassVar[Sequence[type[RTPCodec]]] = _PluginCodecs()  # type: ignore[assignment]

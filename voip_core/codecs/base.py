@@ -230,7 +230,8 @@ class RTPCodec(abc.ABC):
         )
         return cls(
             payload_type=media_format.payload_type,
-            fmtp=media_format.fmtp,
+            # The remote's parameters, or none: our defaults describe what we offer, not them.
+            fmtp=media_format.fmtp or "",
             frame_duration_ms=frame_duration_ms,
             sample_rate=rate,
         )

@@ -57,7 +57,6 @@ DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 
 _SESSION_ONLY_TYPES = frozenset("vosueptrz")
 _TYPE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
-_TRAILING_WHITESPACE = frozenset(("", " ", "\t", "\r"))
 _CRYPTO_SUITE_CHARACTERS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 )
@@ -545,10 +544,13 @@ def _parse_origin(value: str, line: str, number: int) -> Origin:
     # five fields are fixed.
     username = fields[0] if len(fields) == 6 else " ".join(fields[:-5])
     session_id, session_version, network_type, address_type, address = fields[-5:]
+    digits = session_id + session_version
+    if not (digits.isdigit() and digits.isascii()):
+        raise _fail("o= session id and version must be decimal numbers", line, number)
     return Origin(
         username=username,
-        session_id=_number(session_id, "o= session id", None, line, number),
-        session_version=_number(session_version, "o= session version", None, line, number),
+        session_id=int(session_id),
+        session_version=int(session_version),
         network_type=network_type,
         address_type=address_type,
         address=address,
@@ -613,21 +615,29 @@ def _parse_media(value: str, line: str, number: int) -> MediaDescription:
     if len(fields) < 3:
         raise _fail("m= needs <media> <port> <proto> <fmt>... [RFC 8866 §5.14]", line, number)
     port_text = fields[1]
+    protocol = fields[2]
+    formats = fields[3:]
     port_count: int | None = None
     if "/" in port_text:
         port_text, _, count_text = port_text.partition("/")
         port_count = _number(count_text, "m= port count", 65535, line, number)
         if port_count == 0:
             raise _fail("m= port count must be positive", line, number)
-    port = _number(port_text, "m= port", 65535, line, number)
-    protocol = fields[2]
-    formats = fields[3:]
-    if "RTP/" in protocol:
+    if not (port_text.isdigit() and port_text.isascii() and int(port_text) <= 65535):
+        raise _fail(f"m= port {port_text!r} is not 0..65535", line, number)
+    if "RTP/" in protocol and formats:
+        digits = "".join(formats)
+        if not (digits.isdigit() and digits.isascii()):
+            raise _fail("RTP payload types must be numbers 0..127 [RFC 3551 §3]", line, number)
         for token in formats:
-            if not (token.isdigit() and token.isascii() and int(token) <= 127):
-                raise _fail(f"RTP payload type {token!r} is not 0..127 [RFC 3551 §3]", line, number)
+            if len(token) > 2 and int(token) > 127:
+                raise _fail(f"RTP payload type {token} is not 0..127 [RFC 3551 §3]", line, number)
     return MediaDescription(
-        media=fields[0], port=port, port_count=port_count, protocol=protocol, formats=formats
+        media=fields[0],
+        port=int(port_text),
+        port_count=port_count,
+        protocol=protocol,
+        formats=formats,
     )
 
 
@@ -639,6 +649,17 @@ def _parse_text(text: str) -> SessionDescription:
         raise _fail("NUL character in session description [RFC 8866 §5]", bad_line, number)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    # Tidy text (no blank lines, no trailing whitespace, no stray CR) skips
+    # the per-line clean-up below; real-world bodies nearly always are.
+    untidy = (
+        "\r" in text
+        or " \n" in text
+        or "\t\n" in text
+        or "\n\n" in text
+        or text.endswith((" ", "\t", "\n"))
+    )
     lines = text.split("\n")
     number = 0
     line = ""
@@ -653,29 +674,28 @@ def _parse_text(text: str) -> SessionDescription:
         if line.startswith("v="):
             raise _fail("unsupported SDP version [RFC 8866 §5.1]", line, number)
         raise _fail("a session description must start with v=0 [RFC 8866 §5.1]", line, number)
-    has_carriage_return = "\r" in text
     session = SessionDescription(origin=_NO_ORIGIN, session_name="", timings=[])
     # The lines c= b= i= k= a= mean the same at both levels, so they go to the
     # current section: the session until the first m=, then that media.
     section: SessionDescription | MediaDescription = session
-    for line in lines[number:]:
-        number += 1
-        if line[-1:] in _TRAILING_WHITESPACE:  # also true for "", a blank line
+    for number, line in enumerate(lines[number:], number + 1):  # noqa: B020
+        if untidy:
             line = line.rstrip(" \t\r")
             if not line:
                 continue
+            if "\r" in line:
+                raise _fail("carriage return inside a line [RFC 8866 §5]", line, number)
+        if line[:2] == "a=":  # the most common line first
+            name, colon, attribute_value = line.partition(":")
+            if len(name) == 2 or " " in name or "\t" in name:
+                raise _fail("a= attribute name must be a token [RFC 8866 §5.13]", line, number)
+            section.attributes.append(Attribute(name[2:], attribute_value if colon else None))
+            continue
         kind = line[0]
         if line[1:2] != "=" or kind not in _TYPE_LETTERS:
             raise _fail("not a <type>=<value> line [RFC 8866 §5]", line, number)
-        if has_carriage_return and "\r" in line:
-            raise _fail("carriage return inside a line [RFC 8866 §5]", line, number)
         value = line[2:]
-        if kind == "a":
-            name, colon, attribute_value = value.partition(":")
-            if not name or " " in name or "\t" in name:
-                raise _fail("a= attribute name must be a token [RFC 8866 §5.13]", line, number)
-            section.attributes.append(Attribute(name, attribute_value if colon else None))
-        elif kind == "m":
+        if kind == "m":
             if session.origin is _NO_ORIGIN:
                 raise _fail("o= line missing before the first m= [RFC 8866 §5.2]", line, number)
             section = _parse_media(value, line, number)

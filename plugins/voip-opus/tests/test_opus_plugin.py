@@ -6,12 +6,12 @@ import importlib.metadata
 from collections.abc import Iterator
 
 import pytest
-
 import voip_opus
+from voip_opus import Opus
+
 from voip_core import builtins, plugins
 from voip_core.audio import AudioCall
 from voip_core.sdp.negotiation import MediaFormat
-from voip_opus import Opus
 
 
 @pytest.fixture(autouse=True)

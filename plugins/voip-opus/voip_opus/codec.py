@@ -82,11 +82,14 @@ class _Encoder(FrameEncoder):
         try:
             self._state = opuslib.Encoder(codec.sample_rate, 1, opuslib.APPLICATION_VOIP)
             self._state.bitrate = codec.bitrate
-            ctl, api = opuslib.api.ctl, opuslib.api.encoder
-            api.encoder_ctl(self._state.encoder_state, ctl.set_inband_fec, int(codec.inband_fec))
+            # Straight ctl calls: opuslib's inband_fec setter drops the value and
+            # its dtx "property" is a plain attribute.
+            ctl, api, state = opuslib.api.ctl, opuslib.api.encoder, self._state.encoder_state
+            api.encoder_ctl(state, ctl.set_inband_fec, int(codec.inband_fec))
             if codec.inband_fec:
-                api.encoder_ctl(self._state.encoder_state, ctl.set_packet_loss_perc, codec.expected_loss)
-            api.encoder_ctl(self._state.encoder_state, ctl.set_dtx, int(codec.dtx))
+                # libopus adds FEC (LBRR) only when it expects some loss.
+                api.encoder_ctl(state, ctl.set_packet_loss_perc, codec.expected_loss)
+            api.encoder_ctl(state, ctl.set_dtx, int(codec.dtx))
         except opuslib.OpusError as error:
             raise CodecError(f"cannot make an Opus encoder: {_error_text(error)}") from None
         self._error = opuslib.OpusError
@@ -97,7 +100,8 @@ class _Encoder(FrameEncoder):
         if samples.shape != (self._frame_size,):
             # libopus would read frame_size samples past the end of a short buffer.
             raise CodecError(
-                f"Opus encoder takes frames of {self._frame_size} samples, got shape {samples.shape}"
+                f"Opus encoder takes frames of {self._frame_size} samples, "
+                f"got shape {samples.shape}"
             )
         try:
             packet: bytes = self._encode_float(
@@ -123,7 +127,7 @@ class _Decoder(FrameDecoder):
 
     def _decode(self, payload: bytes) -> FloatArray:
         if not payload:
-            # An empty payload would make libopus conceal, not decode [RFC 6716 §3.1].
+            # libopus would conceal, not decode; a packet has at least one byte [RFC 6716 §3.4 R1].
             raise CodecError("empty Opus payload")
         try:
             pcm = self._state.decode_float(bytes(payload), self._max_samples)
