@@ -208,6 +208,23 @@ def _git_revision() -> str | None:
     return f"{revision}-dirty" if dirty else revision
 
 
+def _libopus_version() -> str | None:
+    """The libopus that opuslib would load (its version string), if there is one."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("opus")
+    if name is None:
+        return None
+    try:
+        library = ctypes.CDLL(name)
+        library.opus_get_version_string.restype = ctypes.c_char_p
+        version: bytes = library.opus_get_version_string()
+    except (OSError, AttributeError):
+        return None
+    return version.decode("ascii", "replace")
+
+
 def machine_info() -> dict[str, Any]:
     """Where the figures were taken: interpreter, OS, CPU, library versions."""
     versions: dict[str, str | None] = {}
@@ -216,6 +233,7 @@ def machine_info() -> dict[str, Any]:
             versions[distribution] = importlib.metadata.version(distribution)
         except importlib.metadata.PackageNotFoundError:
             versions[distribution] = None
+    versions["libopus"] = _libopus_version()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "python": platform.python_version(),

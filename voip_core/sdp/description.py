@@ -687,7 +687,7 @@ def _parse_text(text: str) -> SessionDescription:
                 raise _fail("carriage return inside a line [RFC 8866 §5]", line, number)
         if line[:2] == "a=":  # the most common line first
             name, colon, attribute_value = line.partition(":")
-            if len(name) == 2 or " " in name or "\t" in name:
+            if len(name) == 1 or " " in name or "\t" in name:
                 raise _fail("a= attribute name must be a token [RFC 8866 §5.13]", line, number)
             section.attributes.append(Attribute(name[2:], attribute_value if colon else None))
             continue

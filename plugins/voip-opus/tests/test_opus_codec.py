@@ -147,6 +147,7 @@ def test_remote_fmtp_reaches_libopus(
     assert libopus_setting(encoder, ctl.get_bitrate) == min(bitrate, 300000)
     assert libopus_setting(encoder, ctl.get_packet_loss_perc) == loss
     assert libopus_setting(encoder, ctl.get_application) == OPUS_APPLICATION_VOIP
+    assert libopus_setting(encoder, ctl.get_complexity) == Opus.complexity == 5
 
 
 def test_maxaveragebitrate_caps_the_real_bitrate() -> None:
