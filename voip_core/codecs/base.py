@@ -30,9 +30,29 @@ __all__ = [
     "format_fmtp",
     "frames",
     "parse_fmtp",
+    "to_int16",
 ]
 
 FloatArray = npt.NDArray[np.float32]
+
+
+_INT16_SCALE = np.float32(32768.0)
+_INT16_LOW = np.float32(-32768.0)
+_INT16_HIGH = np.float32(32767.0)
+
+
+def to_int16(pcm: FloatArray) -> npt.NDArray[np.int16]:
+    """Float audio (full scale 1.0) to int16, rounded to nearest and clipped.
+
+    >>> to_int16(np.array([0.5, -1.5, 1.0], np.float32)).tolist()
+    [16384, -32768, 32767]
+    """
+    scaled = np.multiply(pcm, _INT16_SCALE, dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    # np.minimum/np.maximum: np.clip's Python-level wrapper costs more than the work.
+    np.minimum(scaled, _INT16_HIGH, out=scaled)
+    np.maximum(scaled, _INT16_LOW, out=scaled)
+    return scaled.astype(np.int16)
 
 
 def parse_fmtp(value: str | None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from voip_core.codecs.base import FloatArray, FrameDecoder, FrameEncoder, RTPCodec
+from voip_core.codecs.base import FloatArray, FrameDecoder, FrameEncoder, RTPCodec, to_int16
 
 __all__ = [
     "PCMA",
@@ -94,10 +94,7 @@ class _TableEncoder(FrameEncoder):
         self._table = table
 
     def encode(self, pcm: FloatArray) -> bytes:
-        scaled = pcm * np.float32(32768.0)
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, -32768.0, 32767.0, out=scaled)
-        return self._table.take(scaled.astype(np.int16).view(np.uint16)).tobytes()
+        return self._table.take(to_int16(pcm).view(np.uint16)).tobytes()
 
 
 class _TableDecoder(FrameDecoder):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from voip_core.codecs.base import FloatArray, FrameDecoder, FrameEncoder, RTPCodec
+from voip_core.codecs.base import FloatArray, FrameDecoder, FrameEncoder, RTPCodec, to_int16
 from voip_core.errors import CodecError
 
 __all__ = ["G722"]
@@ -33,10 +33,7 @@ class _Encoder(FrameEncoder):
         self._state = _new_state()
 
     def encode(self, pcm: FloatArray) -> bytes:
-        scaled = pcm * np.float32(32768.0)
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, -32768.0, 32767.0, out=scaled)
-        return bytes(self._state.encode(scaled.astype(np.int16)))
+        return bytes(self._state.encode(to_int16(pcm)))
 
 
 class _Decoder(FrameDecoder):

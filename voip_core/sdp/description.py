@@ -538,12 +538,13 @@ class SessionDescription:
 
 def _parse_origin(value: str, line: str, number: int) -> Origin:
     fields = value.split()
-    if len(fields) < 6:
-        raise _fail("o= needs 6 fields [RFC 8866 §5.2]", line, number)
-    # A username with spaces is not allowed, but it is unambiguous: the last
-    # five fields are fixed.
-    username = fields[0] if len(fields) == 6 else " ".join(fields[:-5])
-    session_id, session_version, network_type, address_type, address = fields[-5:]
+    if len(fields) != 6:
+        if len(fields) < 6:
+            raise _fail("o= needs 6 fields [RFC 8866 §5.2]", line, number)
+        # A username with spaces is not allowed, but it is unambiguous: the
+        # last five fields are fixed.
+        fields[: len(fields) - 5] = [" ".join(fields[: len(fields) - 5])]
+    username, session_id, session_version, network_type, address_type, address = fields
     digits = session_id + session_version
     if not (digits.isdigit() and digits.isascii()):
         raise _fail("o= session id and version must be decimal numbers", line, number)
@@ -651,16 +652,11 @@ def _parse_text(text: str) -> SessionDescription:
         text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
-    # Tidy text (no blank lines, no trailing whitespace, no stray CR) skips
-    # the per-line clean-up below; real-world bodies nearly always are.
-    untidy = (
-        "\r" in text
-        or " \n" in text
-        or "\t\n" in text
-        or "\n\n" in text
-        or text.endswith((" ", "\t", "\n"))
-    )
     lines = text.split("\n")
+    # Tidy text (no blank lines, no trailing whitespace, no stray CR) skips the
+    # per-line clean-up below; real-world bodies nearly always are. A tab
+    # anywhere counts as untidy: one-character searches are the cheap ones.
+    untidy = "\r" in text or "\t" in text or " \n" in text or text.endswith(" ") or "" in lines
     number = 0
     line = ""
     for raw_line in lines:  # the first line that is not blank must be v=0
@@ -687,7 +683,7 @@ def _parse_text(text: str) -> SessionDescription:
                 raise _fail("carriage return inside a line [RFC 8866 §5]", line, number)
         if line[:2] == "a=":  # the most common line first
             name, colon, attribute_value = line.partition(":")
-            if len(name) == 1 or " " in name or "\t" in name:
+            if len(name) == 2 or " " in name or "\t" in name:
                 raise _fail("a= attribute name must be a token [RFC 8866 §5.13]", line, number)
             section.attributes.append(Attribute(name[2:], attribute_value if colon else None))
             continue
