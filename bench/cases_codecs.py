@@ -11,9 +11,12 @@ keeps for the whole call made once, outside the timed function:
     ``audio_received`` (its per-frame RMS is the app's cost, left out).
 ``<NAME> encode from 16k``
     ``Resampler(16000, codec.sample_rate).push`` of one 320-sample frame,
-    ``fifo.pop(codec.samples_per_frame)`` and ``encoder.encode``: AudioCall's
-    send path per packet (AudioCall pushes a whole utterance at once and
-    pops per packet; the work per packet is the same).
+    ``fifo.pop(codec.samples_per_frame)`` and ``encoder.encode``: the send
+    path per packet when the app streams 20 ms at a time (the worst case).
+``<NAME> encode from 16k, 1 s utterance``
+    The same per packet when ``send_audio`` gets a whole utterance at once,
+    as AudioCall resamples it: one push and ``finish`` per second, shared by
+    its 50 packets.
 
 The codec instance is made as AudioCall makes it:
 ``from_media_format(media_format(pt), frame_duration_ms=20,
@@ -139,6 +142,33 @@ def encode_case(codec: RTPCodec) -> Callable[[], object]:
     return resample_and_encode
 
 
+def utterance_encode_case(codec: RTPCodec) -> Callable[[], object]:
+    """One packet of a whole utterance given to ``send_audio`` at once, as AudioCall sends it.
+
+    AudioCall resamples what ``send_audio`` gets in one push, and when its
+    queue runs dry ends the soxr stream (``finish``); the sender then pops and
+    encodes one frame per packet. The resampling of a 1 s utterance (and the
+    new soxr stream for the next one) is thus shared by its 50 packets.
+    """
+    utterance = speech_sweep()
+    encoder = codec.create_encoder()
+    outbound = Resampler(APP_RATE, codec.sample_rate, quality=QUALITY)
+    fifo = outbound.fifo
+    samples = codec.samples_per_frame
+
+    def encode_utterance_packet() -> object:
+        frame = fifo.pop(samples)
+        if frame is None:
+            fifo.clear()
+            outbound.push(utterance)
+            outbound.finish()
+            frame = fifo.pop(samples)
+            assert frame is not None
+        return encoder.encode(frame)
+
+    return encode_utterance_packet
+
+
 def _cases() -> dict[str, Callable[[], object]]:
     cases: dict[str, Callable[[], object]] = {}
     for failure in load_failures():
@@ -159,6 +189,7 @@ def _cases() -> dict[str, Callable[[], object]]:
             codec = make_codec(codec_class, rate)
             cases[f"{label} decode+resample to 16k"] = decode_case(codec)
             cases[f"{label} encode from 16k"] = encode_case(codec)
+            cases[f"{label} encode from 16k, 1 s utterance"] = utterance_encode_case(codec)
         except Exception as error:  # a codec whose library is missing must not hide the others
             print(f"warning: skipping {label}: {type(error).__name__}: {error}", file=sys.stderr)
     return cases

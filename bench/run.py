@@ -59,8 +59,10 @@ BASELINES: dict[str, float] = {
     "sdp parse": 54.0,
     "PCMU decode+resample to 16k": 24.0,
     "PCMU encode from 16k": 22.0,
+    "PCMU encode from 16k, 1 s utterance": 22.0,
     "opus decode+resample to 16k": 56.0,
     "opus encode from 16k": 284.0,
+    "opus encode from 16k, 1 s utterance": 284.0,
     "import voip_core": 115_000.0,
 }
 

@@ -47,7 +47,7 @@ def to_int16(pcm: FloatArray) -> npt.NDArray[np.int16]:
     >>> to_int16(np.array([0.5, -1.5, 1.0], np.float32)).tolist()
     [16384, -32768, 32767]
     """
-    scaled = np.multiply(pcm, _INT16_SCALE, dtype=np.float32)
+    scaled = np.asarray(pcm, dtype=np.float32) * _INT16_SCALE
     np.rint(scaled, out=scaled)
     # np.minimum/np.maximum: np.clip's Python-level wrapper costs more than the work.
     np.minimum(scaled, _INT16_HIGH, out=scaled)
