@@ -781,6 +781,43 @@ def test_rejections_name_the_line(old: bytes, new: bytes, line_number: int) -> N
     assert f"line {line_number}" in str(error)
 
 
+HUGE = "9" * 5000  # past int()'s 4300-digit limit: must be a ParseError, not ValueError
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"o=- 3989412345", f"o=- {HUGE}".encode()),
+        (b"t=0 0", f"t={HUGE} 0".encode()),
+        (b"m=audio 40000", f"m=audio {HUGE}".encode()),
+        (b"m=audio 40000", f"m=audio 40000/{HUGE}".encode()),
+        (b"RTP/AVP 0 8", f"RTP/AVP 0 {HUGE}".encode()),
+        (b"c=IN IP4 192.0.2.10", f"c=IN IP4 224.0.0.1/{HUGE}".encode()),
+        (b"c=IN IP4 192.0.2.10", f"c=IN IP4 224.0.0.1/1/{HUGE}".encode()),
+        (b"t=0 0", f"b=AS:{HUGE}\r\nt=0 0".encode()),
+    ],
+)
+def test_huge_numbers_are_parse_errors(old: bytes, new: bytes) -> None:
+    with pytest.raises(ParseError):
+        SessionDescription.parse(OFFER.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("attribute", "view"),
+    [
+        (f"rtpmap:96 opus/{HUGE}", "media_formats"),
+        (f"rtpmap:{HUGE} opus/8000", "media_formats"),
+        (f"fmtp:{HUGE} x=1", "media_formats"),
+        (f"ptime:{HUGE}", "ptime"),
+        (f"crypto:{HUGE} AES_CM_128_HMAC_SHA1_80 inline:KEY", "crypto"),
+    ],
+)
+def test_huge_numbers_in_attributes_are_parse_errors(attribute: str, view: str) -> None:
+    media = media_with(attribute)
+    with pytest.raises(ParseError):
+        getattr(media, view)
+
+
 @pytest.mark.parametrize("line", ["b=AS", "b=AS:fast", "b=:64", "b=A S:64"])
 def test_bad_bandwidth_lines(line: str) -> None:
     with pytest.raises(ParseError) as caught:

@@ -25,8 +25,14 @@ send:
   that session-only lines (``o s u e p t r z``) do not follow the first
   ``m=`` line.
 
-Every rejection is a :class:`~voip_core.errors.ParseError` naming the 1-based
-line number and the offending line.
+Rejected are: bad UTF-8, NUL or a lone CR inside a line, a line that is not
+``<lowercase letter>=<value>``, a missing or repeated ``o=``, a repeated
+``v s u z`` line or a repeated ``c i k`` line within one section (several
+``c=`` lines for layered multicast are not supported), malformed ``o c b t
+m`` fields, ports outside 0..65535, RTP payload types outside 0..127 and
+numbers longer than 40 digits. Every rejection is a
+:class:`~voip_core.errors.ParseError` naming the 1-based line number and the
+offending line.
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ __all__ = [
 DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 
 _SESSION_ONLY_TYPES = frozenset("vosueptrz")
+# Longest number accepted anywhere (NTP times and 64-bit ids have 20 digits);
+# it also keeps int() clear of its 4300-digit limit.
+_MAX_DIGITS = 40
 _TYPE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _CRYPTO_SUITE_CHARACTERS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
@@ -68,7 +77,7 @@ def _fail(message: str, line: str, number: int | None) -> ParseError:
 
 def _number(text: str, what: str, maximum: int | None, line: str, number: int | None) -> int:
     """Read an unsigned decimal field (ASCII digits only), checking its range."""
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
         raise _fail(f"{what} is not a decimal number: {text!r}", line, number)
     value = int(text)
     if maximum is not None and value > maximum:
@@ -222,7 +231,7 @@ def _milliseconds(attribute: Attribute | None) -> int | None:
     if attribute is None:
         return None
     text = attribute.value or ""
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 10:
         value = int(text)
     else:
         try:
@@ -546,7 +555,7 @@ def _parse_origin(value: str, line: str, number: int) -> Origin:
         fields[: len(fields) - 5] = [" ".join(fields[: len(fields) - 5])]
     username, session_id, session_version, network_type, address_type, address = fields
     digits = session_id + session_version
-    if not (digits.isdigit() and digits.isascii()):
+    if not (digits.isdigit() and digits.isascii()) or len(digits) > 2 * _MAX_DIGITS:
         raise _fail("o= session id and version must be decimal numbers", line, number)
     return Origin(
         username=username,
@@ -624,14 +633,16 @@ def _parse_media(value: str, line: str, number: int) -> MediaDescription:
         port_count = _number(count_text, "m= port count", 65535, line, number)
         if port_count == 0:
             raise _fail("m= port count must be positive", line, number)
-    if not (port_text.isdigit() and port_text.isascii() and int(port_text) <= 65535):
+    if not (port_text.isdigit() and port_text.isascii() and len(port_text) < 6) or (
+        int(port_text) > 65535
+    ):
         raise _fail(f"m= port {port_text!r} is not 0..65535", line, number)
     if "RTP/" in protocol and formats:
         digits = "".join(formats)
         if not (digits.isdigit() and digits.isascii()):
             raise _fail("RTP payload types must be numbers 0..127 [RFC 3551 §3]", line, number)
         for token in formats:
-            if len(token) > 2 and int(token) > 127:
+            if len(token) > 2 and (len(token) > 3 or int(token) > 127):
                 raise _fail(f"RTP payload type {token} is not 0..127 [RFC 3551 §3]", line, number)
     return MediaDescription(
         media=fields[0],

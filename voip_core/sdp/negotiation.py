@@ -81,7 +81,7 @@ class MediaFormat:
         if (
             len(parts) not in (2, 3)
             or not parts[0]
-            or not all(text.isascii() and text.isdigit() for text in numbers)
+            or not all(text.isascii() and text.isdigit() and len(text) < 10 for text in numbers)
         ):
             raise ParseError("a=rtpmap must be <pt> <encoding>/<rate>[/<channels>]", line=line)
         payload_type, clock_rate, *channels = (int(text) for text in numbers)
