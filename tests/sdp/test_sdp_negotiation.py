@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sdp_samples import sdp_body
 
 from voip_core.errors import NegotiationError
 from voip_core.sdp import (
@@ -29,16 +30,6 @@ G722 = MediaFormat(9, "G722", 8000)
 OPUS = MediaFormat(None, "opus", 48000, 2, "useinbandfec=1")
 DTMF = MediaFormat(None, "telephone-event", 8000, fmtp="0-16")
 CN = MediaFormat(13, "CN", 8000)
-
-
-def sdp_body(vectors: Path, name: str) -> bytes:
-    """The body of a captured SIP message: everything after the first blank line."""
-    message = (vectors / "realworld" / name).read_bytes()
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        _, found, body = message.partition(separator)
-        if found:
-            return body
-    raise AssertionError(f"{name} has no body")
 
 
 def offer_with(media_lines: str, session_lines: str = "") -> SessionDescription:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sdp_samples import sdp_body
 
 from voip_core.errors import ParseError
 from voip_core.sdp import (
@@ -53,16 +54,6 @@ SDP_FILES = [
     "valid8_ipv6_invite_unbracketed.sip",
     "xlite_200_ok_two_via.sip",
 ]
-
-
-def sdp_body(vectors: Path, name: str) -> bytes:
-    """The body of a captured SIP message: everything after the first blank line."""
-    message = (vectors / "realworld" / name).read_bytes()
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        _, found, body = message.partition(separator)
-        if found:
-            return body
-    raise AssertionError(f"{name} has no body")
 
 
 def multipart_sdp_body(vectors: Path) -> bytes:

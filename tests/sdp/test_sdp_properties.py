@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sdp_samples import sdp_body
 
 from voip_core.errors import NegotiationError, ParseError
 from voip_core.sdp import (
@@ -200,16 +201,6 @@ REALWORLD = [
     "sipp_ipv6_invite_fragmented.sip",
     "belle_sip_android_invite.sip",
 ]
-
-
-def sdp_body(vectors: Path, name: str) -> bytes:
-    """The body of a captured SIP message: everything after the first blank line."""
-    message = (vectors / "realworld" / name).read_bytes()
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        _, found, body = message.partition(separator)
-        if found:
-            return body
-    raise AssertionError(f"{name} has no body")
 
 
 @st.composite
