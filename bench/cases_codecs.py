@@ -21,7 +21,7 @@ keeps for the whole call made once, outside the timed function:
 The codec instance is made as AudioCall makes it:
 ``from_media_format(media_format(pt), frame_duration_ms=20,
 preferred_sample_rate=16000)``. Opus can run at 16 kHz natively, so its
-resamplers are passthrough (FIFO only, no soxr). The ``opus@48k`` cases make
+resamplers are passthrough (FIFO only, no filter). The ``opus@48k`` cases make
 it at 48 kHz instead, as a library without native-rate decoding would, to
 show what that costs.
 
@@ -30,9 +30,13 @@ speech band (100 Hz to 7 kHz) at -12 dBFS; the decode cases cycle through a
 ring of 50 packets (1 s) encoded from it beforehand, so the decoder sees
 varied data.
 
+The resamplers use AudioCall's default engine: the polyphase FIR for every
+rate pair here (8k<->16k, 16k<->48k), soxr for other ratios.
+
 ``REPORTS["resampler_delay_ms"]`` is not a timing: it is the added delay
-(worst FIFO shortfall, ms) of the streaming resampler per rate pair and
-soxr quality, from :meth:`voip_core.resample.Resampler.measure_delay`.
+(worst FIFO shortfall, ms) of the streaming resampler per rate pair, for the
+FIR engine (column ``fir``) and for soxr at each quality, from
+:meth:`voip_core.resample.Resampler.measure_delay`.
 """
 
 from __future__ import annotations
@@ -128,8 +132,8 @@ def encode_case(codec: RTPCodec) -> Callable[[], object]:
     outbound = Resampler(APP_RATE, codec.sample_rate, quality=QUALITY)
     fifo = outbound.fifo
     samples = codec.samples_per_frame
-    # soxr hands out its output in blocks: prime the FIFO with its added delay
-    # plus a frame, so that every timed call has a whole frame to encode.
+    # The resampler holds back its delay (soxr: a block, FIR: its group delay):
+    # prime the FIFO with it plus a frame, so every timed call has a frame to encode.
     delay = Resampler.measure_delay(APP_RATE, codec.sample_rate, quality=QUALITY)
     for _ in range(math.ceil(delay * 1000 / FRAME_MS) + 1):
         outbound.push(next(app_frames))
@@ -146,9 +150,9 @@ def utterance_encode_case(codec: RTPCodec) -> Callable[[], object]:
     """One packet of a whole utterance given to ``send_audio`` at once, as AudioCall sends it.
 
     AudioCall resamples what ``send_audio`` gets in one push, and when its
-    queue runs dry ends the soxr stream (``finish``); the sender then pops and
+    queue runs dry ends the resampler's stream (``finish``); the sender then pops and
     encodes one frame per packet. The resampling of a 1 s utterance (and the
-    new soxr stream for the next one) is thus shared by its 50 packets.
+    new stream for the next one) is thus shared by its 50 packets.
     """
     utterance = speech_sweep()
     encoder = codec.create_encoder()
@@ -196,11 +200,17 @@ def _cases() -> dict[str, Callable[[], object]]:
 
 
 def resampler_delay_ms() -> dict[str, dict[str, float]]:
-    """Added delay (ms) of the streaming resampler, by rate pair and soxr quality."""
+    """Added delay (ms) of the streaming resampler, by rate pair: FIR, and soxr per quality."""
     return {
         f"{source // 1000}k->{target // 1000}k": {
-            quality: round(Resampler.measure_delay(source, target, quality=quality) * 1000, 3)
-            for quality in DELAY_QUALITIES
+            "fir": round(Resampler.measure_delay(source, target, engine="fir") * 1000, 3),
+            **{
+                quality: round(
+                    Resampler.measure_delay(source, target, quality=quality, engine="soxr") * 1000,
+                    3,
+                )
+                for quality in DELAY_QUALITIES
+            },
         }
         for source, target in DELAY_PAIRS
     }

@@ -157,7 +157,7 @@ async def test_packets_are_paced_with_consecutive_sequence_and_timestamps():
 
 
 async def test_cancel_outbound_audio_stops_within_one_packet():
-    transport, sink = await open_sink()
+    transport, _ = await open_sink()
     rtp = await RealtimeTransportProtocol.bind()
     host, port = transport.get_extra_info("sockname")
     speaker = type("S", (only(PCMU), Speaker), {})(
@@ -167,12 +167,157 @@ async def test_cancel_outbound_audio_stops_within_one_packet():
     await asyncio.sleep(0.2)
     assert speaker.sending
     speaker.cancel_outbound_audio()
-    count = len(sink.packets)
+    count = speaker.packets_sent
     await asyncio.sleep(0.1)
-    assert len(sink.packets) <= count + 1
+    assert speaker.packets_sent == count
     assert not speaker.sending
     assert speaker.sent_count == 0  # cancelled audio was not "sent"
+
+    # A new talkspurt right after a barge-in keeps one packet time to the last packet.
+    speaker.send_audio(sweep(0.1))
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
     transport.close()
+    rtp.close()
+
+
+async def test_streamed_chunks_are_sent_like_one_piece():
+    """A TTS or a bridge feeding 23 ms at a time in real time: no seams, nothing added."""
+    left = await RealtimeTransportProtocol.bind()
+    right = await RealtimeTransportProtocol.bind()
+    formats = [PCMU.media_format()]
+    listener = type("L", (only(PCMU), Collector), {})(rtp=right, media=media_to(left, formats))
+    speaker = type("S", (only(PCMU), Speaker), {})(rtp=left, media=media_to(right, formats))
+    audio = sweep(1.0)
+    chunk = round(0.023 * RATE)
+    for start in range(0, len(audio), chunk):
+        speaker.send_audio(audio[start : start + chunk])
+        await asyncio.sleep(0.023)
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    await asyncio.sleep(0.05)
+    assert speaker.sent_count == 1  # one stream, ended once
+    streamed = np.concatenate([*listener.heard, listener._inbound.flush()])
+    reference = (
+        PCMU()
+        .create_decoder()
+        .decode(PCMU().create_encoder().encode(AudioCall.resample(audio, RATE, 8000)))
+    )
+    reference = AudioCall.resample(reference, 8000, RATE)
+    n = min(len(streamed), len(reference))
+    assert abs(len(streamed) - len(audio)) <= 160
+    error = np.max(np.abs(streamed[:n] - reference[:n]))
+    assert 20 * np.log10(error) < -30  # PCMU's own quantisation noise is about -36 dBFS
+    left.close()
+    right.close()
+
+
+async def test_rtp_timestamp_wraps_around():
+    transport, sink = await open_sink()
+    rtp = await RealtimeTransportProtocol.bind()
+    host, port = transport.get_extra_info("sockname")
+    speaker = type("S", (only(PCMU), Speaker), {})(
+        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
+    )
+    speaker._timestamp = 2**32 - 400
+    speaker._sequence_number = 65534
+    speaker.send_audio(sweep(0.1))
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    speaker.sent_event.clear()
+    await asyncio.sleep(0.1)
+    speaker.send_audio(sweep(0.1))
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    await asyncio.sleep(0.05)
+    packets = [p for _, p in sink.packets]
+    assert len(packets) == 10
+    assert [p.timestamp for p in packets[:5]] == [2**32 - 400, 2**32 - 240, 2**32 - 80, 80, 240]
+    assert [p.sequence_number for p in packets[:3]] == [65534, 65535, 0]
+    transport.close()
+    rtp.close()
+
+
+async def test_send_audio_checks_its_input_and_the_call_state():
+    rtp = await RealtimeTransportProtocol.bind()
+    media = MediaDescription.for_formats([PCMU.media_format()], port=40020, address="127.0.0.1")
+    speaker = type("S", (only(PCMU), Speaker), {})(rtp=rtp, media=media)
+    with pytest.raises(ValueError, match="1-D float audio"):
+        speaker.send_audio(np.zeros((160, 2), np.float32))
+    with pytest.raises(ValueError, match="int16"):
+        speaker.send_audio(np.zeros(160, np.int16))
+    speaker.close()
+    speaker.send_audio(sweep(0.1))  # after close: dropped, nothing sent
+    await asyncio.sleep(0.05)
+    assert speaker.packets_sent == 0 and not speaker.sending
+    rtp.close()
+
+
+async def test_send_audio_from_another_thread():
+    transport, sink = await open_sink()
+    rtp = await RealtimeTransportProtocol.bind()
+    host, port = transport.get_extra_info("sockname")
+    speaker = type("S", (only(PCMU), Speaker), {})(
+        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
+    )
+    await asyncio.to_thread(speaker.send_audio, sweep(0.2))
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    await asyncio.sleep(0.05)
+    assert len(sink.packets) == 10
+    transport.close()
+    rtp.close()
+
+
+async def test_loss_is_concealed_and_duplicates_dropped():
+    rtp = await RealtimeTransportProtocol.bind()
+    transport, _ = await open_sink()
+    peer = transport.get_extra_info("sockname")
+    call = type("C", (only(PCMA), Collector), {})(
+        rtp=rtp,
+        media=MediaDescription.for_formats([PCMA.media_format()], port=peer[1], address=peer[0]),
+        sampling_rate_hz=8000,
+    )
+    encoder = PCMA().create_encoder()
+    tone = (0.3 * np.sin(2 * np.pi * 400 * np.arange(160) / 8000)).astype(np.float32)
+    for sequence in [10, 11, 11, 14, 9, 15]:  # duplicate 11, lost 12-13, late 9
+        packet = RTPPacket(
+            payload_type=8,
+            sequence_number=sequence,
+            timestamp=sequence * 160,
+            ssrc=7,
+            payload=encoder.encode(tone),
+        )
+        transport.sendto(packet.serialize(), rtp.local_address)
+    await asyncio.sleep(0.1)
+    assert call.late_or_duplicate_packets == 2
+    assert call.concealed_frames == 2
+    assert len(call.heard) == 6  # 10, 11, two concealed, 14, 15
+    # Concealment continues the tone, fading out frame by frame.
+    assert call.levels[1] > call.levels[2] > call.levels[3] > 0.05
+    transport.close()
+    rtp.close()
+
+
+async def test_a_failed_negotiation_leaves_no_registration():
+    rtp = await RealtimeTransportProtocol.bind()
+    media = MediaDescription.for_formats(
+        [MediaFormat(payload_type=18, encoding_name="G729", clock_rate=8000)],
+        port=40030,
+        address="127.0.0.1",
+    )
+    with pytest.raises(NegotiationError):
+        type("C", (only(PCMU), Collector), {})(rtp=rtp, media=media)
+    assert rtp.sessions == {}
+    rtp.close()
+
+
+async def test_closing_one_session_keeps_the_one_that_replaced_it(caplog):
+    rtp = await RealtimeTransportProtocol.bind()
+    media = MediaDescription.for_formats([PCMU.media_format()], port=40032, address="127.0.0.1")
+    first = type("C", (only(PCMU), Collector), {})(rtp=rtp, media=media)
+    with caplog.at_level(logging.WARNING):
+        second = type("C", (only(PCMU), Collector), {})(rtp=rtp, media=media)
+    assert "now goes to" in caplog.text
+    first.close()
+    assert rtp.sessions[("127.0.0.1", 40032)] is second
+    second.close()
+    assert rtp.sessions == {}
     rtp.close()
 
 
@@ -295,17 +440,15 @@ def feed(call: VoiceActivityCall, audio: np.ndarray) -> None:
 async def test_voice_activity_cuts_utterances():
     rtp = await RealtimeTransportProtocol.bind()
     media = MediaDescription.for_formats([PCMU.media_format()], port=40010, address="127.0.0.1")
-    call = Utterances(rtp=rtp, media=media, silence_gap=0.3, pre_roll=0.04)
+    call = Utterances(rtp=rtp, media=media, silence_gap=0.3, pre_roll=0.04, post_roll=0.04)
     silence = np.zeros(RATE, np.float32)
     speech = sweep(0.6)
     feed(call, np.concatenate([silence, speech, silence, sweep(0.4), silence]))
     assert call.starts == 2
-    assert [round(len(u) / RATE, 2) for u in call.utterances] == [
-        0.64,
-        0.44,
-    ]  # speech plus 40 ms pre-roll
-    # Trailing silence is cut; pre-roll is the silence just before the onset.
-    assert np.allclose(call.utterances[0][640:], speech)
+    # speech, plus 40 ms of pre-roll before it and 40 ms of post-roll after it
+    assert [round(len(u) / RATE, 2) for u in call.utterances] == [0.68, 0.48]
+    assert np.allclose(call.utterances[0][640 : 640 + len(speech)], speech)
+    assert not np.any(call.utterances[0][-640:])  # the post-roll is the silence after it
     call.close()
     rtp.close()
 
@@ -322,6 +465,40 @@ async def test_voice_activity_ignores_noise_and_blips():
     assert call.utterances == []
     assert call.starts == 1  # the blip started something, too short to deliver
     call.close()
+    rtp.close()
+
+
+async def test_utterance_ends_when_the_remote_stops_sending():
+    """DTX, silence suppression or hold: no packets at all after the speech."""
+    left = await RealtimeTransportProtocol.bind()
+    right = await RealtimeTransportProtocol.bind()
+    formats = [PCMU.media_format()]
+    listener = type("U", (only(PCMU), Utterances), {})(
+        rtp=right, media=media_to(left, formats), silence_gap=0.3
+    )
+    speaker = type("S", (only(PCMU), Speaker), {})(rtp=left, media=media_to(right, formats))
+    speech = sweep(0.6)
+    speaker.send_audio(speech)  # and nothing after it
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    for _ in range(100):
+        if listener.utterances:
+            break
+        await asyncio.sleep(0.02)
+    (utterance,) = listener.utterances
+    assert abs(len(utterance) - len(speech)) <= 2 * 320  # all of it, the resampler's tail too
+    assert not listener.in_utterance
+    left.close()
+    right.close()
+
+
+async def test_utterance_in_progress_is_delivered_at_close():
+    rtp = await RealtimeTransportProtocol.bind()
+    media = MediaDescription.for_formats([PCMU.media_format()], port=40014, address="127.0.0.1")
+    call = Utterances(rtp=rtp, media=media)
+    feed(call, sweep(0.3))
+    assert call.in_utterance and call.utterances == []
+    call.close()
+    assert len(call.utterances) == 1
     rtp.close()
 
 

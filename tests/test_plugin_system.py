@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -136,6 +137,14 @@ def test_tryfirst_hookimpl_overrides_the_default_backend():
     try:
         namespace: dict[str, object] = {}
         exec(compile(named("override.py"), "README.md:override.py", "exec"), namespace)
+
+        # A plain hookimpl registered after it would be called first; tryfirst still wins.
+        class LaterDefault:
+            @plugins.hookimpl
+            def voip_stt(self, name, options):
+                return "later" if name == "whisper" else None
+
+        plugins.get_plugin_manager().register(LaterDefault(), name="later-default")
         stt = plugins.stt_backend("whisper")
         assert type(stt).__name__ == "CannedSTT"
         assert isinstance(stt, STTBackend)
@@ -183,3 +192,66 @@ def test_cli_lists_plugins_codecs_backends_apps(capsys):
     assert "opus       pt dynamic  clock 48000 Hz  audio 48000 Hz  channels 2" in out
     assert "stt  whisper" in out and "tts  espeak" in out
     assert "echo         voip_core.audio.EchoCall" in out
+
+
+def test_a_hook_that_raises_when_called_spares_the_others(site, caplog):
+    install_fake_distribution(
+        site,
+        "voip-flaky",
+        "voip_flaky",
+        "from voip_core.plugins import hookimpl\n\n"
+        "@hookimpl\ndef voip_codecs():\n    raise RuntimeError('codec table missing')\n\n"
+        "@hookimpl\ndef voip_backends():\n    raise RuntimeError('no backends either')\n",
+        "flaky",
+    )
+    with caplog.at_level(logging.ERROR, logger="voip_core.plugins"):
+        names = {codec.encoding_name for codec in plugins.codecs()}
+    assert {"PCMU", "PCMA", "G722", "opus"} <= names
+    assert "codec table missing" in caplog.text
+    with pytest.raises(PluginError, match="no STT backend named 'nope'"):
+        plugins.stt_backend("nope")
+    failed = {(f.name, f.value) for f in plugins.load_failures()}
+    assert {("flaky", "voip_codecs()"), ("flaky", "voip_backends()")} <= failed
+    sys.modules.pop("voip_flaky", None)
+
+
+def test_a_plugin_using_the_manager_at_import_fails_alone(site):
+    install_fake_distribution(
+        site,
+        "voip-eager",
+        "voip_eager",
+        "from voip_core import plugins\nCODECS = plugins.codecs()\n",
+        "eager",
+    )
+    names = {codec.encoding_name for codec in plugins.codecs()}  # no hang, no recursion
+    assert "PCMU" in names
+    (failure,) = [f for f in plugins.load_failures() if f.name == "eager"]
+    assert "while plugins were loading" in str(failure.error)
+    sys.modules.pop("voip_eager", None)
+
+
+def test_a_backend_that_raises_while_being_made_is_a_plugin_error():
+    plugins.reset_plugin_manager()
+
+    class Broken:
+        @plugins.hookimpl
+        def voip_tts(self, name, options):
+            raise OSError("sound card on fire")
+
+    plugins.get_plugin_manager().register(Broken())
+    try:
+        with pytest.raises(PluginError, match="making the TTS backend 'espeak' failed: OSError"):
+            plugins.tts_backend("espeak")
+    finally:
+        plugins.reset_plugin_manager()
+
+
+def test_importing_the_media_classes_loads_no_plugin():
+    code = (
+        "import sys\nimport voip_core.audio\nfrom voip_core import plugins\n"
+        "print(plugins._manager is None, 'voip_opus' in sys.modules, 'opuslib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["True", "False", "False"], result.stderr

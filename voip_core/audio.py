@@ -31,7 +31,7 @@ import numpy as np
 from voip_core.codecs.base import FloatArray
 from voip_core.errors import CodecError
 from voip_core.resample import Resampler, resample
-from voip_core.rtp.packet import RTPPacket
+from voip_core.rtp.packet import RTPPacket, sequence_distance
 from voip_core.rtp.session import Session
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class _PluginCodecs:
         return codecs()
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class AudioCall(Session):
     """A call that hears and speaks float32 mono audio at ``sampling_rate_hz``.
 
@@ -81,7 +81,8 @@ class AudioCall(Session):
         0.02
     """
 
-    supported_codecs: ClassVar[Sequence[type[RTPCodec]]] = _PluginCodecs()  # type: ignore[assignment]
+    # No annotation: dataclasses would read (and so call) the descriptor at class creation.
+    supported_codecs = _PluginCodecs()
     #: Duration of one RTP packet, in seconds.
     rtp_packet_duration: ClassVar[float] = 0.02
 
@@ -90,7 +91,12 @@ class AudioCall(Session):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.codec: RTPCodec = self.negotiate_codec(self.media)
+        try:
+            self.codec: RTPCodec = self.negotiate_codec(self.media)
+        except BaseException:
+            # A 488: the half-made call must not keep the remote's address.
+            self.close()
+            raise
         self._encoder = self.codec.create_encoder()
         self._decoder = self.codec.create_decoder()
         self.frame_size = round(self.sampling_rate_hz * self.rtp_packet_duration)
@@ -100,13 +106,35 @@ class AudioCall(Session):
         self._outbound = Resampler(
             self.sampling_rate_hz, self.codec.sample_rate, quality=self.resample_quality
         )
+        # The remote sends with the payload type we declared; that is its own
+        # number when we answered its offer, ours when it answered ours [RFC 3264 §6.1].
+        self.receive_payload_types = {self.codec.payload_type} | {
+            f.payload_type for f in self.sdp_formats() if self.codec.matches(f)
+        }
+        self.telephone_event_payload_type = next(
+            (
+                f.payload_type
+                for f in self.media.media_formats
+                if f.encoding_name.lower() == "telephone-event"
+            ),
+            None,
+        )
         self.ssrc = random.getrandbits(32)
         self._sequence_number = random.getrandbits(16)
         self._timestamp = random.getrandbits(32)
         self._last_packet_time: float | None = None
+        self._last_push_time = 0.0
         self._sender: asyncio.Task[None] | None = None
+        self._remote_ssrc: int | None = None
+        self._highest_sequence = 0
         self.decode_errors = 0
         self.foreign_payload_packets = 0
+        self.late_or_duplicate_packets = 0
+        self.concealed_frames = 0
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     def _codec_options(self) -> dict[str, Any]:
         return {
@@ -116,17 +144,47 @@ class AudioCall(Session):
 
     # Receiving ------------------------------------------------------------------------------
 
+    #: Up to this many lost packets in a row are concealed; a longer gap is a
+    #: new start (the peer paused, e.g. DTX or hold) and is not filled in.
+    max_concealed_packets: ClassVar[int] = 5
+
     def packet_received(self, packet: RTPPacket) -> None:
-        """Decode one packet and hand every complete frame to :meth:`audio_received`."""
+        """Decode one packet and hand every complete frame to :meth:`audio_received`.
+
+        Until the jitter buffer arrives, packets are taken in arrival order:
+        duplicates and late packets are dropped, and a short gap in sequence
+        numbers is filled with the decoder's loss concealment (Opus uses the
+        next packet's in-band FEC) [RFC 3550 §A.1].
+        """
         self.packets_received += 1
-        if packet.payload_type != self.codec.payload_type:
+        if packet.payload_type not in self.receive_payload_types:
             self.foreign_payload_packets += 1
             return
+        if packet.ssrc != self._remote_ssrc:
+            self._remote_ssrc = packet.ssrc
+        else:
+            step = sequence_distance(self._highest_sequence, packet.sequence_number)
+            if step <= 0:
+                self.late_or_duplicate_packets += 1
+                return
+            if 1 < step <= self.max_concealed_packets + 1:
+                for missing in range(step - 1):
+                    next_payload = packet.payload if missing == step - 2 else None
+                    self.concealed_frames += 1
+                    self._deliver(self._decoder.conceal(next_payload))
+        self._highest_sequence = packet.sequence_number
         try:
             pcm = self._decoder.decode(packet.payload)
         except (CodecError, ValueError) as error:
             self.decode_errors += 1
-            logger.warning("%s: undecodable %s payload (%s); concealed", self, self.codec, error)
+            if self.decode_errors & (self.decode_errors - 1) == 0:
+                logger.warning(
+                    "%r: undecodable %s payload (%s); concealed (%d so far)",
+                    self,
+                    self.codec.encoding_name,
+                    error,
+                    self.decode_errors,
+                )
             pcm = self._decoder.conceal()
         self._deliver(pcm)
 
@@ -135,21 +193,64 @@ class AudioCall(Session):
         for frame in self._inbound.pop_frames(self.frame_size):
             self.audio_received(audio=frame, rms=self.rms(frame))
 
+    def flush_inbound(self) -> None:
+        """Deliver what the inbound resampler still holds (the remote stopped sending).
+
+        The last partial frame is padded with silence.
+        """
+        self._inbound.finish()
+        for frame in self._inbound.pop_frames(self.frame_size):
+            self.audio_received(audio=frame, rms=self.rms(frame))
+        rest = self._inbound.fifo.pop_all()
+        if len(rest):
+            frame = np.zeros(self.frame_size, np.float32)
+            frame[: len(rest)] = rest
+            self.audio_received(audio=frame, rms=self.rms(frame))
+
     def audio_received(self, *, audio: FloatArray, rms: float) -> None:
         """Called with each frame of received audio (``frame_size`` samples). Override it."""
 
     # Sending --------------------------------------------------------------------------------
 
     def send_audio(self, audio: FloatArray) -> None:
-        """Queue audio at ``sampling_rate_hz`` to be sent; returns at once.
+        """Queue mono float audio at ``sampling_rate_hz`` to be sent; returns at once.
 
-        Audio queued by consecutive calls is sent back to back, so a TTS may
-        call this with each chunk as it comes. :meth:`on_audio_sent` is called
-        when everything queued has been sent.
+        Audio queued by consecutive calls is sent back to back without a seam,
+        so a TTS may call this with each chunk as it comes, and a bridge with
+        every 20 ms it receives. :meth:`on_audio_sent` is called when
+        everything queued has been sent. Safe to call from another thread.
+
+        Raises:
+            ValueError: ``audio`` is not one-dimensional floating-point audio.
         """
-        self._outbound.push(np.asarray(audio, dtype=np.float32).reshape(-1))
+        samples = np.asarray(audio)
+        if samples.ndim != 1 or samples.dtype.kind != "f":
+            raise ValueError(
+                f"send_audio takes 1-D float audio (full scale 1.0), got {samples.dtype} "
+                f"with shape {samples.shape}"
+            )
+        samples = np.nan_to_num(samples.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None or (self._loop is not None and running is not self._loop):
+            if self._loop is None:
+                raise RuntimeError("send_audio needs the call's event loop to be running")
+            self._loop.call_soon_threadsafe(self._queue_audio, samples)
+            return
+        self._loop = running
+        self._queue_audio(samples)
+
+    def _queue_audio(self, samples: FloatArray) -> None:
+        if self.closed.is_set():
+            logger.debug("%r: closed; %d samples not sent", self, len(samples))
+            return
+        assert self._loop is not None
+        self._outbound.push(samples)
+        self._last_push_time = self._loop.time()
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+            self._sender = self._loop.create_task(self._send_loop())
             self._sender.add_done_callback(self._sender_done)
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
@@ -171,24 +272,44 @@ class AudioCall(Session):
     def on_audio_sent(self) -> None:
         """Called when all audio queued with :meth:`send_audio` has been sent. Override it."""
 
+    #: When the sender is this many packets behind its schedule (the event loop
+    #: was blocked), it starts a new schedule instead of sending a burst.
+    max_catch_up_packets: ClassVar[int] = 3
+
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         codec = self.codec
         samples = codec.samples_per_frame
+        increment = codec.timestamp_increment
+        duration = self.rtp_packet_duration
         fifo = self._outbound.fifo
         start = loop.time()
         if self._last_packet_time is not None:
-            # A new talkspurt: the timestamp keeps counting through the silence [RFC 3550 §5.1].
-            silent_frames = max(
-                0, round((start - self._last_packet_time) / self.rtp_packet_duration) - 1
-            )
-            self._timestamp += silent_frames * codec.timestamp_increment
-        marker = True
+            # Never closer than one packet time to the previous talkspurt (after a
+            # barge-in), and the timestamp keeps counting through the silence
+            # [RFC 3550 §5.1].
+            start = max(start, self._last_packet_time + duration)
+            silent = max(0, round((start - self._last_packet_time) / duration) - 1)
+            self._timestamp = (self._timestamp + silent * increment) & 0xFFFFFFFF
+        marker = True  # first packet of a talkspurt [RFC 3551 §4.1]
         index = 0
-        while True:
+        while not self.closed.is_set():
+            due = start + index * duration
+            now = loop.time()
+            if now - due > self.max_catch_up_packets * duration:
+                start, due = now - index * duration, now  # the loop stalled: no burst
+            await asyncio.sleep(max(0.0, due - now))
             frame = fifo.pop(samples)
             if frame is None:
-                # Queue ran dry: take soxr's tail, then send what is left, padded with silence.
+                if self._outbound.holding and loop.time() - self._last_push_time < (
+                    self._outbound.latency + 2 * duration
+                ):
+                    # The resampler still holds audio and the app is still feeding
+                    # it: skip this packet time rather than end the stream.
+                    index += 1
+                    self._timestamp = (self._timestamp + increment) & 0xFFFFFFFF
+                    marker = True
+                    continue
                 self._outbound.finish()
                 frame = fifo.pop(samples)
                 if frame is None:
@@ -197,33 +318,37 @@ class AudioCall(Session):
                         break
                     frame = np.zeros(samples, np.float32)
                     frame[: len(rest)] = rest
-            self._send_frame(frame, marker=marker)
-            marker = False
+            # After a frame with nothing to send (DTX) the next packet starts a talkspurt.
+            marker = not self._send_frame(frame, marker=marker)
             index += 1
-            delay = start + index * self.rtp_packet_duration - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
         self._sender = None
         self.on_audio_sent()
 
-    def _send_frame(self, frame: FloatArray, *, marker: bool) -> None:
+    def _send_frame(self, frame: FloatArray, *, marker: bool) -> bool:
+        """Encode and send one frame; False when the codec had nothing to send (DTX)."""
         assert self.codec.payload_type is not None
+        payload = self._encoder.encode(frame)
+        timestamp = self._timestamp
+        self._timestamp = (timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
+        if not payload:
+            return False
         packet = RTPPacket(
             marker=marker,
             payload_type=self.codec.payload_type,
             sequence_number=self._sequence_number,
-            timestamp=self._timestamp,
+            timestamp=timestamp,
             ssrc=self.ssrc,
-            payload=self._encoder.encode(frame),
+            payload=payload,
         )
         self.send_packet(packet)
         self._sequence_number = (self._sequence_number + 1) & 0xFFFF
-        self._timestamp = (self._timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
         self._last_packet_time = asyncio.get_running_loop().time()
+        return True
 
     def close(self) -> None:
         """Stop sending and receiving."""
-        self.cancel_outbound_audio()
+        if hasattr(self, "_outbound"):
+            self.cancel_outbound_audio()
         super().close()
 
     # Helpers --------------------------------------------------------------------------------
@@ -249,29 +374,37 @@ class AudioCall(Session):
         return resample(audio, source_rate_hz, target_rate_hz)
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class VoiceActivityCall(AudioCall):
     """An AudioCall that cuts the caller's audio into utterances by energy.
 
     A frame whose RMS reaches ``voice_rms_threshold`` is voice. An utterance
     starts at the first voiced frame (with ``pre_roll`` of audio before it, so
-    soft onsets are kept) and ends after ``silence_gap`` seconds without voice.
-    Utterances whose overall RMS stays below ``utterances_rms_threshold`` are
-    dropped as noise; the others go to :meth:`voice_received`.
+    soft onsets are kept) and ends after ``silence_gap`` seconds without voice,
+    whether silent frames arrive or the remote stops sending (DTX, silence
+    suppression, hold): a timer on the event loop ends it then. Trailing
+    silence beyond ``post_roll`` is cut. Utterances whose overall RMS stays
+    below ``utterances_rms_threshold``, or with less than ``minimum_utterance``
+    of voice, are dropped as noise; the others go to :meth:`voice_received`.
+    An utterance longer than ``max_utterance`` is delivered in parts.
 
     Args:
         voice_rms_threshold: Frame RMS (full scale 1.0) that counts as voice.
         utterances_rms_threshold: Minimum RMS of a whole utterance.
         silence_gap: Seconds of silence that end an utterance.
         pre_roll: Seconds of audio kept before the first voiced frame.
-        minimum_utterance: Utterances shorter than this (voice only) are dropped.
+        post_roll: Seconds of silence kept after the last voiced frame.
+        minimum_utterance: Utterances with less voice than this are dropped.
+        max_utterance: Longest utterance, in seconds, before it is delivered.
     """
 
     voice_rms_threshold: float = 0.01
     utterances_rms_threshold: float = 0.005
     silence_gap: float = 0.5
     pre_roll: float = 0.1
+    post_roll: float = 0.04
     minimum_utterance: float = 0.06
+    max_utterance: float = 30.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -279,6 +412,8 @@ class VoiceActivityCall(AudioCall):
         self._history: list[FloatArray] = []
         self._silent_frames = 0
         self._voiced_frames = 0
+        self._last_frame_time = 0.0
+        self._silence_timer: asyncio.TimerHandle | None = None
 
     @property
     def in_utterance(self) -> bool:
@@ -297,28 +432,67 @@ class VoiceActivityCall(AudioCall):
             self._history = []
             self._silent_frames = 0
             self._voiced_frames = 1
+            self._watch_for_silence()
             self.voice_started()
             return
         self._utterance.append(audio)
+        self._watch_for_silence()
         if voiced:
             self._silent_frames = 0
             self._voiced_frames += 1
+            if len(self._utterance) * self.rtp_packet_duration >= self.max_utterance:
+                self._end_utterance()
             return
         self._silent_frames += 1
         if self._silent_frames * self.rtp_packet_duration >= self.silence_gap:
             self._end_utterance()
 
+    def _watch_for_silence(self) -> None:
+        """Arm the timer that ends the utterance when frames stop arriving."""
+        loop = self._loop
+        if loop is None:
+            return
+        self._last_frame_time = loop.time()
+        if self._silence_timer is None:
+            self._silence_timer = loop.call_later(self.silence_gap, self._silence_timeout)
+
+    def _silence_timeout(self) -> None:
+        assert self._loop is not None
+        self._silence_timer = None
+        if not self._utterance:
+            return
+        waited = self._loop.time() - self._last_frame_time
+        if waited < self.silence_gap:
+            self._silence_timer = self._loop.call_later(
+                self.silence_gap - waited, self._silence_timeout
+            )
+            return
+        # No audio for silence_gap: what the resampler holds is the end of it.
+        self.flush_inbound()
+        if self._utterance:
+            self._end_utterance()
+
     def _end_utterance(self) -> None:
-        frames = self._utterance[: len(self._utterance) - self._silent_frames]
+        keep_silent = min(self._silent_frames, round(self.post_roll / self.rtp_packet_duration))
+        frames = self._utterance[: len(self._utterance) - self._silent_frames + keep_silent]
         voiced_frames = self._voiced_frames
         self._utterance = []
         self._silent_frames = self._voiced_frames = 0
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
         if voiced_frames * self.rtp_packet_duration < self.minimum_utterance:
             return
         utterance = np.concatenate(frames)
         if self.rms(utterance) < self.utterances_rms_threshold:
             return
         self.voice_received(utterance)
+
+    def close(self) -> None:
+        """Deliver an utterance in progress, then stop the media."""
+        if not self.closed.is_set() and getattr(self, "_utterance", None):
+            self._end_utterance()
+        super().close()
 
     def voice_started(self) -> None:
         """Called when the caller starts speaking (barge-in starts here). Override it."""
@@ -327,7 +501,7 @@ class VoiceActivityCall(AudioCall):
         """Called with each whole utterance (float32 at ``sampling_rate_hz``). Override it."""
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class EchoCall(VoiceActivityCall):
     """Sends every utterance back to the caller once it is complete."""
 

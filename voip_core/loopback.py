@@ -34,7 +34,7 @@ def test_signal(seconds: float = 2.0, sample_rate: int = SAMPLE_RATE) -> FloatAr
     return (0.6 * envelope * sweep).astype(np.float32)
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class _Collector(AudioCall):
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -44,7 +44,7 @@ class _Collector(AudioCall):
         self.heard.append(audio)
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class _Sender(AudioCall):
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -89,7 +89,7 @@ class VoIPHookSpecs:
 
     @hookspec
     def voip_apps(self) -> Mapping[str, type[Session]]:  # type: ignore[empty-body]
-        """Named Session classes that ``voip serve --app NAME`` can run."""
+        """Named Session classes (apps) that the command line can serve."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -109,7 +109,8 @@ class LoadFailure:
         )
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+_loading = False
 _manager: pluggy.PluginManager | None = None
 _failures: list[LoadFailure] = []
 _distributions: dict[str, tuple[str, str]] = {}
@@ -123,9 +124,12 @@ def _new_manager() -> tuple[pluggy.PluginManager, list[LoadFailure]]:
     manager.register(builtins, name="voip-core")
     failures: list[LoadFailure] = []
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(entry_point.name):
-            continue
         distribution = entry_point.dist.name if entry_point.dist is not None else None
+        if manager.get_plugin(entry_point.name) is not None or manager.is_blocked(entry_point.name):
+            clash = PluginError(f"another plugin is already registered as {entry_point.name!r}")
+            failures.append(LoadFailure(entry_point.name, entry_point.value, distribution, clash))
+            logger.error("%s", failures[-1])
+            continue
         try:
             plugin = entry_point.load()
             manager.register(plugin, name=entry_point.name)
@@ -144,12 +148,23 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
     Register your own hookimpls on it (``get_plugin_manager().register(obj)``)
     to add codecs or override backends without packaging a plugin.
+
+    Raises:
+        PluginError: Called by a plugin while it is being imported (a plugin
+            must not use the plugin system at import time); that plugin is
+            then reported as failed to load.
     """
-    global _manager, _failures
+    global _manager, _failures, _loading
     if _manager is None:
         with _lock:
+            if _loading:
+                raise PluginError("a plugin used the plugin manager while plugins were loading")
             if _manager is None:
-                _manager, _failures = _new_manager()
+                _loading = True
+                try:
+                    _manager, _failures = _new_manager()
+                finally:
+                    _loading = False
     return _manager
 
 
@@ -168,24 +183,48 @@ def plugin_distributions() -> dict[str, tuple[str, str]]:
 
 
 def load_failures() -> list[LoadFailure]:
-    """Plugins whose entry point failed to load (after the manager was made)."""
+    """Plugins that failed to load, or whose hooks raised when called."""
     get_plugin_manager()
     return list(_failures)
+
+
+def _collect(hook_name: str) -> list[Any]:
+    """Call a collecting hook plugin by plugin, so that one plugin's error spares the others.
+
+    A plugin whose hook raises is logged and recorded in :func:`load_failures`.
+    Results come in pluggy's calling order (``tryfirst`` first, then the most
+    recently registered).
+    """
+    manager = get_plugin_manager()
+    caller = getattr(manager.hook, hook_name)
+    results: list[Any] = []
+    for implementation in reversed(caller.get_hookimpls()):
+        try:
+            result = implementation.function()
+        except Exception as error:
+            failure = LoadFailure(implementation.plugin_name, f"{hook_name}()", None, error)
+            if not any(f.name == failure.name and f.value == failure.value for f in _failures):
+                _failures.append(failure)
+                logger.error("%s", failure)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
 
 
 def codecs() -> list[type[RTPCodec]]:
     """Every registered codec class, highest ``priority`` first.
 
     When two plugins register the same encoding name and clock rate, the one
-    registered later (pluggy calls the newest first) wins.
+    called first (``tryfirst``, else the most recently registered) wins.
     """
     seen: set[tuple[str, int, int]] = set()
     result: list[type[RTPCodec]] = []
-    for contribution in get_plugin_manager().hook.voip_codecs():
+    for contribution in _collect("voip_codecs"):
         for codec in contribution:
-            key = (codec.encoding_name.lower(), codec.clock_rate, codec.channels)
-            if key not in seen:
-                seen.add(key)
+            identity = (codec.encoding_name.lower(), codec.clock_rate, codec.channels)
+            if identity not in seen:
+                seen.add(identity)
                 result.append(codec)
     result.sort(key=lambda codec: -codec.priority)
     return result
@@ -193,20 +232,27 @@ def codecs() -> list[type[RTPCodec]]:
 
 def backends() -> list[BackendInfo]:
     """Every backend the plugins announce."""
-    return [info for group in get_plugin_manager().hook.voip_backends() for info in group]
+    return [info for group in _collect("voip_backends") for info in group]
 
 
 def apps() -> dict[str, type[Session]]:
     """Every named app (Session class); a later-registered plugin wins a name clash."""
     result: dict[str, type[Session]] = {}
-    for group in reversed(get_plugin_manager().hook.voip_apps()):
+    for group in reversed(_collect("voip_apps")):
         result.update(group)
     return result
 
 
 def _make(kind: str, name: str, options: Mapping[str, Any]) -> Any:
     hook = getattr(get_plugin_manager().hook, f"voip_{kind}")
-    backend = hook(name=name, options=dict(options))
+    try:
+        backend = hook(name=name, options=dict(options))
+    except PluginError:
+        raise
+    except Exception as error:
+        raise PluginError(
+            f"making the {kind.upper()} backend {name!r} failed: {type(error).__name__}: {error}"
+        ) from error
     if backend is None:
         known = ", ".join(sorted(info.name for info in backends() if info.kind == kind))
         failed = "".join(f"; {failure}" for failure in _failures)

@@ -108,7 +108,11 @@ class FrameEncoder(abc.ABC):
 
     @abc.abstractmethod
     def encode(self, pcm: FloatArray) -> bytes:
-        """Encode one frame (``codec.samples_per_frame`` float32 samples)."""
+        """Encode one frame (``codec.samples_per_frame`` float32 samples).
+
+        Returns ``b""`` when there is nothing to send for this frame
+        (discontinuous transmission); the RTP timestamp still advances.
+        """
 
 
 class FrameDecoder(abc.ABC):
@@ -174,7 +178,8 @@ class RTPCodec(abc.ABC):
         supported_sample_rates: Rates besides ``sample_rate`` an instance may use.
         channels: Channel count written in ``a=rtpmap`` (Opus: always 2, RFC 7587).
         priority: Order of preference when we offer; higher first.
-        frame_duration_ms: Packet duration; 20 ms unless ``ptime`` says otherwise.
+        frame_duration_ms: Packet duration (AudioCall sends 20 ms packets and
+            decodes whatever duration arrives).
     """
 
     encoding_name: ClassVar[str]

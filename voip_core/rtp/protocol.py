@@ -50,6 +50,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self.sessions: dict[Address, Session] = {}
         self.malformed_packets = 0
         self.unknown_source_packets = 0
+        self.session_errors = 0
 
     @classmethod
     async def bind(cls, host: str = "127.0.0.1", port: int = 0) -> RealtimeTransportProtocol:
@@ -80,12 +81,22 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         logger.debug("RTP socket error: %s", exc)
 
     def register(self, address: Address, session: Session) -> None:
-        """Deliver packets from ``address`` to ``session``."""
-        self.sessions[_normalise(address)] = session
+        """Deliver packets from ``address`` to ``session``.
 
-    def unregister(self, address: Address) -> None:
-        """Stop delivering packets from ``address``."""
-        self.sessions.pop(_normalise(address), None)
+        A session already registered there is replaced, with a warning: two
+        live calls cannot share one remote address and port.
+        """
+        key = _normalise(address)
+        previous = self.sessions.get(key)
+        if previous is not None and previous is not session:
+            logger.warning("RTP from %s now goes to %r instead of %r", key, session, previous)
+        self.sessions[key] = session
+
+    def unregister(self, address: Address, session: Session | None = None) -> None:
+        """Stop delivering packets from ``address`` (only to ``session``, when given)."""
+        key = _normalise(address)
+        if session is None or self.sessions.get(key) is session:
+            self.sessions.pop(key, None)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         address = (addr[0], addr[1]) if len(addr) == 2 else _normalise(addr)
@@ -114,7 +125,11 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         try:
             session.packet_received(packet)
         except Exception:
-            logger.exception("session %r failed to handle an RTP packet", session)
+            self.session_errors += 1
+            if self.session_errors & (self.session_errors - 1) == 0:
+                logger.exception(
+                    "%r failed to handle an RTP packet (%d so far)", session, self.session_errors
+                )
 
     def send(self, data: bytes, address: Address) -> None:
         """Send one datagram (dropped with a debug log when the socket is closed)."""

@@ -36,7 +36,7 @@ TELEPHONE_EVENT = MediaFormat(
 )
 
 
-@dataclasses.dataclass(kw_only=True, eq=False)
+@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class Session:
     """The media side of one call.
 
@@ -72,14 +72,25 @@ class Session:
         self.packets_received = 0
         self.rtp.register(self.remote_address, self)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(remote={self.remote_address}, caller={self.caller!r})"
+
     @classmethod
     def sdp_formats(cls) -> list[MediaFormat]:
         """The formats to offer: every supported codec, then telephone-event.
 
+        telephone-event is offered at 8000 Hz and at every other clock rate of
+        the codecs, as RFC 4733 §2.1 wants it at the audio codec's rate.
         Dynamic payload types are numbered from 96 [RFC 3551 §3].
         """
-        formats = [codec.media_format() for codec in cls.supported_codecs]
+        supported = list(cls.supported_codecs)
+        formats = [codec.media_format() for codec in supported]
+        rates = sorted({codec.clock_rate for codec in supported} - {8000})
         formats.append(TELEPHONE_EVENT)
+        formats += [
+            dataclasses.replace(TELEPHONE_EVENT, payload_type=None, clock_rate=rate)
+            for rate in rates
+        ]
         return assign_payload_types(formats)
 
     def negotiate_codec(self, media: MediaDescription) -> RTPCodec:
@@ -91,12 +102,13 @@ class Session:
         Raises:
             NegotiationError: No format in common (SIP answers 488).
         """
+        supported = list(self.supported_codecs)
         for media_format in media.media_formats:
-            for codec in self.supported_codecs:
+            for codec in supported:
                 if codec.matches(media_format):
                     return codec.from_media_format(media_format, **self._codec_options())
         offered = ", ".join(f.rtpmap_value for f in media.media_formats) or "nothing"
-        ours = ", ".join(c.media_format().rtpmap_value for c in self.supported_codecs) or "nothing"
+        ours = ", ".join(c.media_format().rtpmap_value for c in supported) or "nothing"
         raise NegotiationError(f"no common codec: remote offers {offered}; we support {ours}")
 
     def _codec_options(self) -> dict[str, Any]:
@@ -118,7 +130,7 @@ class Session:
         if self.closed.is_set():
             return
         assert self.remote_address is not None
-        self.rtp.unregister(self.remote_address)
+        self.rtp.unregister(self.remote_address, self)
         self.closed.set()
 
     def hang_up(self) -> None:
@@ -128,13 +140,18 @@ class Session:
             result = self.dialog.bye()
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
-                task.add_done_callback(_log_task_error)
+                _pending_hang_ups.add(task)
+                task.add_done_callback(_hang_up_done)
 
     async def wait_closed(self) -> None:
         """Wait until the call's media has stopped."""
         await self.closed.wait()
 
 
-def _log_task_error(task: asyncio.Future[Any]) -> None:
+_pending_hang_ups: set[asyncio.Future[Any]] = set()
+
+
+def _hang_up_done(task: asyncio.Future[Any]) -> None:
+    _pending_hang_ups.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.error("hang-up failed: %s", task.exception())

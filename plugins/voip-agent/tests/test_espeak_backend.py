@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import need_program
 
+from conftest import need_program
 from voip_core import PluginError, plugins
 from voip_core.backends import TTSBackend
 
@@ -26,3 +26,11 @@ async def test_missing_program_is_a_clear_error():
     tts = plugins.tts_backend("espeak", executable="no-such-espeak")
     with pytest.raises(PluginError, match="no-such-espeak not found: install espeak-ng"):
         [chunk async for chunk in tts.synthesize("hi")]
+
+
+async def test_text_that_looks_like_an_option_is_spoken():
+    need_program("espeak-ng")
+    tts = plugins.tts_backend("espeak", sample_rate=16000)
+    for text in ("- first item", "--help"):
+        audio = np.concatenate([chunk async for chunk in tts.synthesize(text)])
+        assert len(audio) / 16000 > 0.3, text

@@ -39,6 +39,7 @@ class EspeakTTS:
             raise PluginError(
                 f"{self.executable} not found: install espeak-ng (apt-get install espeak-ng)"
             )
+        # The text goes through stdin: text that starts with "-" is not an option then.
         process = await asyncio.create_subprocess_exec(
             program,
             "-v",
@@ -46,11 +47,18 @@ class EspeakTTS:
             "-s",
             str(self.words_per_minute),
             "--stdout",
-            text,
+            "--stdin",
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        stdout, stderr = await process.communicate()
+        try:
+            stdout, stderr = await process.communicate(text.encode())
+        except BaseException:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            raise
         if process.returncode != 0:
             raise PluginError(
                 f"espeak-ng failed ({process.returncode}): {stderr.decode(errors='replace')}"

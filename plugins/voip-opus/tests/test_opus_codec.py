@@ -148,6 +148,26 @@ def test_remote_fmtp_reaches_libopus(
     assert libopus_setting(encoder, ctl.get_packet_loss_perc) == loss
     assert libopus_setting(encoder, ctl.get_application) == OPUS_APPLICATION_VOIP
     assert libopus_setting(encoder, ctl.get_complexity) == Opus.complexity == 5
+    assert libopus_setting(encoder, ctl.get_max_bandwidth) == opuslib.BANDWIDTH_FULLBAND
+
+
+@pytest.mark.parametrize(
+    ("fmtp", "rate", "hertz", "constant"),
+    [
+        ("maxplaybackrate=8000", 48000, 4000, "BANDWIDTH_NARROWBAND"),
+        ("maxplaybackrate=16000", 48000, 8000, "BANDWIDTH_WIDEBAND"),
+        ("maxplaybackrate=24000", 48000, 12000, "BANDWIDTH_SUPERWIDEBAND"),
+        (None, 16000, 8000, "BANDWIDTH_WIDEBAND"),  # a 16 kHz encoder cannot go wider
+        ("maxplaybackrate=junk", 48000, 20000, "BANDWIDTH_FULLBAND"),
+    ],
+)
+def test_maxplaybackrate_limits_the_encoded_band(
+    fmtp: str | None, rate: int, hertz: int, constant: str
+) -> None:
+    codec = Opus(payload_type=111, fmtp=fmtp or "", sample_rate=rate)
+    assert codec.max_audio_bandwidth == hertz
+    encoder = codec.create_encoder()
+    assert libopus_setting(encoder, opuslib.api.ctl.get_max_bandwidth) == getattr(opuslib, constant)
 
 
 def test_maxaveragebitrate_caps_the_real_bitrate() -> None:
@@ -163,22 +183,25 @@ def test_maxaveragebitrate_caps_the_real_bitrate() -> None:
 
 @pytest.mark.parametrize("fmtp", ["usedtx=1", "useinbandfec=1; usedtx=1; maxaveragebitrate=20000"])
 @pytest.mark.parametrize("lead_in_seconds", [0.3, 1.0])
-def test_dtx_sends_toc_only_packets_in_silence(fmtp: str, lead_in_seconds: float) -> None:
+def test_dtx_sends_nothing_in_silence(fmtp: str, lead_in_seconds: float) -> None:
     codec = Opus(payload_type=111, fmtp=fmtp)
     encoder, decoder = codec.create_encoder(), codec.create_decoder()
     encode_all(encoder, speech_band_sweep(48000, lead_in_seconds), 960)
     silence = np.zeros(960, np.float32)
     sizes = [len(encoder.encode(silence)) for _ in range(100)]
     # libopus 1.3.1: 200 ms of silence before DTX starts, then 1-byte packets
-    # (the TOC byte alone) with a comfort-noise update every 400 ms. Measured:
-    # 10 full frames, then 86 of 90 packets are 1 byte.
-    assert min(sizes[:5]) > 1
+    # (the TOC byte alone) with a comfort-noise update every 400 ms. The TOC-only
+    # packets need not be sent [RFC 7587 §3.1.3]: the encoder returns b"" for
+    # them, which AudioCall does not send. Measured: 10 full frames, then 86 of
+    # 90 frames give nothing to send.
+    assert min(sizes[:5]) > 2
     settled = sizes[20:]
-    assert settled.count(1) >= 0.9 * len(settled)
-    # DTX packets decode to a whole frame of (near) silence.
-    decoded = decoder.decode(encoder.encode(silence))
-    assert len(decoded) == 960
-    assert float(np.max(np.abs(decoded))) < 0.01
+    assert settled.count(0) >= 0.9 * len(settled)
+    assert all(size == 0 or size > 2 for size in sizes)
+    # The receiver conceals what was not sent: a whole frame of (near) silence.
+    concealed = decoder.conceal()
+    assert len(concealed) == 960
+    assert float(np.max(np.abs(concealed))) < 0.01
 
 
 @pytest.mark.parametrize("lead_in_seconds", [0.3, 1.0])

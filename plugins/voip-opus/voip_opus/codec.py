@@ -72,6 +72,19 @@ def _error_text(error: Exception) -> str:
     return type(error).__name__
 
 
+def _bandwidths() -> dict[int, int]:
+    """Audio bandwidth (Hz) -> libopus's OPUS_BANDWIDTH_* constant."""
+    import opuslib
+
+    return {
+        4000: opuslib.BANDWIDTH_NARROWBAND,
+        6000: opuslib.BANDWIDTH_MEDIUMBAND,
+        8000: opuslib.BANDWIDTH_WIDEBAND,
+        12000: opuslib.BANDWIDTH_SUPERWIDEBAND,
+        20000: opuslib.BANDWIDTH_FULLBAND,
+    }
+
+
 def _error_text_of(code: int) -> str:
     """Name a negative libopus return code."""
     return f"{_ERROR_NAMES.get(code, 'libopus error')} ({code})"
@@ -104,11 +117,13 @@ class _Encoder(FrameEncoder):
                 # libopus adds FEC (LBRR) only when it expects some loss.
                 api.encoder_ctl(state, ctl.set_packet_loss_perc, codec.expected_loss)
             api.encoder_ctl(state, ctl.set_dtx, int(codec.dtx))
+            api.encoder_ctl(state, ctl.set_max_bandwidth, _bandwidths()[codec.max_audio_bandwidth])
         except opuslib.OpusError as error:
             raise CodecError(f"cannot make an Opus encoder: {_error_text(error)}") from None
         self._encode_float = opuslib.api.encoder.libopus_encode_float
         self._float_pointer = opuslib.api.c_float_pointer
         self._output = ctypes.create_string_buffer(MAX_PACKET_BYTES)
+        self._dtx = codec.dtx
 
     def encode(self, pcm: FloatArray) -> bytes:
         samples = np.ascontiguousarray(pcm, dtype=np.float32)
@@ -127,6 +142,9 @@ class _Encoder(FrameEncoder):
         )
         if length < 0:
             raise CodecError(f"Opus encode failed: {_error_text_of(length)}")
+        if length <= 2 and self._dtx:
+            # A DTX frame: "need not be transmitted" [RFC 7587 §3.1.3]; b"" sends nothing.
+            return b""
         return ctypes.string_at(self._output, length)
 
 
@@ -244,6 +262,22 @@ class Opus(RTPCodec):
     def dtx(self) -> bool:
         """Whether our encoder uses discontinuous transmission (remote ``usedtx=1``)."""
         return _flag(self.fmtp, "usedtx")
+
+    @property
+    def max_audio_bandwidth(self) -> int:
+        """Widest audio band (Hz) worth encoding, from the remote's ``maxplaybackrate``.
+
+        A receiver that plays at most 16 kHz gets wideband (8 kHz of audio)
+        at most [RFC 7587 §6.1]; our own sample rate limits it too.
+        """
+        try:
+            playback = int(self.fmtp.get("maxplaybackrate", 48000))
+        except ValueError:
+            playback = 48000
+        nyquist = min(playback, self.sample_rate) // 2
+        return max(
+            (band for band in (4000, 6000, 8000, 12000, 20000) if band <= nyquist), default=4000
+        )
 
     @property
     def bitrate(self) -> int:
