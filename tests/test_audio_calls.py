@@ -92,6 +92,17 @@ def only(codec: type[RTPCodec]):
     return Narrowed
 
 
+async def speaker_to_sink():
+    """A PCMU Speaker on a fresh RTP endpoint, sending to a PacketSink."""
+    transport, sink = await open_sink()
+    rtp = await RealtimeTransportProtocol.bind()
+    host, port = transport.get_extra_info("sockname")
+    speaker = type("S", (only(PCMU), Speaker), {})(
+        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
+    )
+    return transport, sink, rtp, speaker
+
+
 CODECS = [PCMU, PCMA, G722]
 
 
@@ -118,13 +129,7 @@ async def test_audio_flows_through_each_codec(codec):
 
 
 async def test_packets_are_paced_with_consecutive_sequence_and_timestamps():
-    transport, sink = await open_sink()
-    rtp = await RealtimeTransportProtocol.bind()
-    host, port = transport.get_extra_info("sockname")
-    formats = [PCMU.media_format()]
-    speaker = type("S", (only(PCMU), Speaker), {})(
-        rtp=rtp, media=MediaDescription.for_formats(formats, port=port, address=host)
-    )
+    transport, sink, rtp, speaker = await speaker_to_sink()
     speaker.send_audio(sweep(0.5))
     await asyncio.wait_for(speaker.sent_event.wait(), 5)
     await asyncio.sleep(0.05)
@@ -157,12 +162,7 @@ async def test_packets_are_paced_with_consecutive_sequence_and_timestamps():
 
 
 async def test_cancel_outbound_audio_stops_within_one_packet():
-    transport, _ = await open_sink()
-    rtp = await RealtimeTransportProtocol.bind()
-    host, port = transport.get_extra_info("sockname")
-    speaker = type("S", (only(PCMU), Speaker), {})(
-        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
-    )
+    transport, _, rtp, speaker = await speaker_to_sink()
     speaker.send_audio(sweep(2.0))
     await asyncio.sleep(0.2)
     assert speaker.sending
@@ -211,12 +211,7 @@ async def test_streamed_chunks_are_sent_like_one_piece():
 
 
 async def test_rtp_timestamp_wraps_around():
-    transport, sink = await open_sink()
-    rtp = await RealtimeTransportProtocol.bind()
-    host, port = transport.get_extra_info("sockname")
-    speaker = type("S", (only(PCMU), Speaker), {})(
-        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
-    )
+    transport, sink, rtp, speaker = await speaker_to_sink()
     speaker._timestamp = 2**32 - 400
     speaker._sequence_number = 65534
     speaker.send_audio(sweep(0.1))
@@ -250,12 +245,7 @@ async def test_send_audio_checks_its_input_and_the_call_state():
 
 
 async def test_send_audio_from_another_thread():
-    transport, sink = await open_sink()
-    rtp = await RealtimeTransportProtocol.bind()
-    host, port = transport.get_extra_info("sockname")
-    speaker = type("S", (only(PCMU), Speaker), {})(
-        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
-    )
+    transport, sink, rtp, speaker = await speaker_to_sink()
     await asyncio.to_thread(speaker.send_audio, sweep(0.2))
     await asyncio.wait_for(speaker.sent_event.wait(), 5)
     await asyncio.sleep(0.05)
