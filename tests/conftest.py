@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,10 @@ def need_program(name: str) -> str:
 def vectors() -> Path:
     need(VECTORS.is_dir(), f"conformance vectors not found at {VECTORS}")
     return VECTORS
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
+    """A port that is free right now on ``host`` (UDP by default)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

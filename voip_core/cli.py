@@ -1,7 +1,8 @@
 """The ``voip`` command.
 
 ``voip plugins`` lists what the plugin system found; ``voip loopback`` sends
-a WAV through every codec over RTP on 127.0.0.1 and writes what came back.
+a WAV through every codec over RTP on 127.0.0.1 and writes what came back;
+``voip serve`` answers calls with an app.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,6 +81,49 @@ def _loopback(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _parse_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+async def _serve_forever(args: argparse.Namespace) -> int:
+    import signal
+
+    from voip_core import plugins
+    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.sip.useragent import Dialog, UserAgent
+
+    apps = plugins.apps()
+    if args.app not in apps:
+        print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
+        return 2
+    host, port = _parse_host_port(args.listen)
+    rtp = await RealtimeTransportProtocol.bind(host, 0)
+
+    def call_ended(dialog: Dialog) -> None:
+        session = dialog.session
+        codec = getattr(getattr(session, "codec", None), "encoding_name", "-")
+        seconds = time.monotonic() - dialog.started_at
+        print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s", flush=True)
+
+    user_agent = UserAgent(app=apps[args.app], rtp=rtp, on_call_ended=call_ended)
+    bound = await user_agent.listen(host, port)
+    print(f"listening on {bound[0]}:{bound[1]} (udp), app {args.app}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    user_agent.close()
+    rtp.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve_forever(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``voip`` command."""
     parser = argparse.ArgumentParser(prog="voip", description="voip-core: calls from Python.")
@@ -107,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail when received audio correlates less with the sent audio",
     )
     loop.set_defaults(handler=_loopback)
+
+    serve = commands.add_parser(
+        "serve", help="answer calls on HOST:PORT with an app (no registrar)"
+    )
+    serve.add_argument("--listen", default="127.0.0.1:5062", help="HOST:PORT to listen on (UDP)")
+    serve.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "CodecError",
     "NegotiationError",
     "ParseError",
@@ -64,3 +65,22 @@ class NegotiationError(VoIPError):
 
 class PluginError(VoIPError):
     """A plugin could not be loaded, or no plugin provides what was asked for."""
+
+
+class AuthenticationError(VoIPError):
+    """Digest authentication cannot succeed with the credentials at hand.
+
+    Raised when a server rejects our answer to its challenge (same nonce again
+    without ``stale=true``, [RFC 7616 §3.3]), when no challenge is for a realm
+    we have credentials for, or when none uses an algorithm we support. A UAC
+    stops there instead of retrying in a loop [RFC 3261 §22.2]. The message
+    names the realm, never a password.
+
+    Args:
+        message: What went wrong, in words.
+        realm: The realm concerned, where there is one.
+    """
+
+    def __init__(self, message: str, *, realm: str | None = None) -> None:
+        self.realm = realm
+        super().__init__(message)

@@ -89,7 +89,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         key = _normalise(address)
         previous = self.sessions.get(key)
         if previous is not None and previous is not session:
-            logger.warning("RTP from %s now goes to %r instead of %r", key, session, previous)
+            logger.info("RTP from %s now goes to %r instead of %r", key, session, previous)
         self.sessions[key] = session
 
     def unregister(self, address: Address, session: Session | None = None) -> None:

@@ -1,0 +1,98 @@
+"""sipp's built-in UAC scenario against `voip serve` (direct mode, UDP on loopback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, need_program
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def serve(tmp_path: Path):
+    """`voip serve --app echo` on a free port; yields (port, output file)."""
+    port = free_port()
+    output = tmp_path / "serve.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voip_core",
+                "serve",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--app",
+                "echo",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            for _ in range(100):
+                if "listening on" in output.read_text():
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"voip serve did not start: {output.read_text()}")
+            yield port, output
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0, output.read_text()
+
+
+def run_sipp(port: int, tmp_path: Path, *extra: str, timeout: float = 120) -> str:
+    sipp = need_program("sipp")
+    result = subprocess.run(
+        [
+            sipp,
+            "-sn",
+            "uac",
+            f"127.0.0.1:{port}",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-nostdin",
+            "-trace_err",
+            "-timeout",
+            f"{int(timeout)}s",
+            *extra,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+    )
+    errors = "".join(p.read_text() for p in tmp_path.glob("*errors.log"))
+    assert result.returncode == 0, result.stdout[-2000:] + errors[-3000:]
+    return result.stdout
+
+
+def successful_calls(report: str) -> int:
+    line = next(line for line in report.splitlines() if "Successful call" in line)
+    return int(line.split("|")[2])
+
+
+def test_200_calls_without_a_failure(serve, tmp_path):
+    port, output = serve
+    report = run_sipp(port, tmp_path, "-m", "200", "-r", "100")
+    assert successful_calls(report) == 200
+    time.sleep(0.5)
+    lines = [line for line in output.read_text().splitlines() if line.startswith("call from")]
+    assert len(lines) == 200
+    assert all(" codec PCMU " in line for line in lines)  # sipp offers PCMU only
+
+
+def test_retransmissions_save_every_call_with_10_percent_loss(serve, tmp_path):
+    port, _ = serve
+    report = run_sipp(port, tmp_path, "-m", "50", "-r", "25", "-lost", "10")
+    assert successful_calls(report) == 50

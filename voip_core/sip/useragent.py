@@ -1,0 +1,546 @@
+"""The user agent: SIP over UDP, transactions on the event loop, and calls (UAS side).
+
+:class:`UserAgent` listens on a UDP socket, runs the sans-I/O transactions of
+:mod:`voip_core.sip.transaction` with timers on the event loop, and answers
+calls in direct mode (no registrar): an INVITE makes a :class:`Dialog`,
+whose :meth:`Dialog.call_received` decides (by default: answer with the
+user agent's app). The media side is any Session class (the app), made with
+the SDP offer's audio stream; this module knows it only through
+``sdp_formats()`` and its constructor, so ``sip`` imports no media code.
+
+What is here: INVITE (with 100 Trying, 180, 200 with the SDP answer and its
+retransmission until ACK [RFC 3261 §13.3.1.4]), ACK, BYE both ways, CANCEL
+received (200, then 487 to the INVITE), OPTIONS, 481 for unknown dialogs,
+405 for other methods, 483 on Max-Forwards 0, 400 for what cannot be parsed
+but can be answered, 505 for other SIP versions, and received/rport
+[RFC 3581]. Registration, dialing, TCP/TLS, re-INVITE, REFER and auth build
+on these pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from voip_core.errors import NegotiationError, ParseError
+from voip_core.sdp import SessionDescription, create_answer
+from voip_core.sip.headers import Headers, Via
+from voip_core.sip.message import (
+    SIPRequest,
+    SIPResponse,
+    VersionNotSupported,
+    parse_message,
+    salvage_for_400,
+    validate_request,
+)
+from voip_core.sip.transaction import (
+    Action,
+    ClientNonInviteTransaction,
+    Deliver,
+    Send,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    StartTimer,
+    State,
+    StopTimer,
+    Terminated,
+    TimedOut,
+    TimerConfig,
+    Transaction,
+    TransportFailed,
+    client_key,
+    new_branch,
+    server_key,
+)
+from voip_core.sip.uri import SIPURI
+
+__all__ = ["ALLOWED_METHODS", "Dialog", "UserAgent"]
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS")
+USER_AGENT = "voip-core"
+
+
+def _tag() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(eq=False)
+class Dialog:
+    """One call's SIP dialog, made by an incoming INVITE [RFC 3261 §12].
+
+    Override :meth:`call_received` to decide per call; the default answers
+    with the user agent's app. Seed API: ``call_received``, ``ringing``,
+    ``answer``, ``reject``, ``bye``, ``hangup_received``.
+    """
+
+    user_agent: UserAgent
+    invite: SIPRequest
+    transaction: ServerInviteTransaction
+    source: Address
+    local_tag: str = field(default_factory=_tag)
+    session: Any = None
+    confirmed: bool = False
+    ended: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    _local_cseq: int = 0
+    _ok: SIPResponse | None = None
+    _retransmit: asyncio.TimerHandle | None = None
+
+    @property
+    def call_id(self) -> str:
+        """The dialog's Call-ID."""
+        return self.invite.call_id
+
+    @property
+    def remote_tag(self) -> str | None:
+        """The caller's From tag."""
+        return self.invite.from_header.tag
+
+    @property
+    def caller(self) -> str:
+        """Who is calling: the From URI."""
+        return str(self.invite.from_header.uri)
+
+    def call_received(self) -> None:
+        """An INVITE arrived: answer with the app, or reject when there is none. Override it."""
+        if self.user_agent.app is None:
+            self.reject(480)
+        else:
+            self.answer()
+
+    def hangup_received(self) -> None:
+        """The caller hung up (BYE or CANCEL). Override it; call super() to close the media."""
+        if self.session is not None:
+            self.session.close()
+
+    def ringing(self) -> None:
+        """Send 180 Ringing."""
+        self._respond(self.invite.create_response(180, to_tag=self.local_tag))
+
+    def reject(self, status_code: int = 486, reason: str | None = None) -> None:
+        """Refuse the call with a final error response (486 Busy Here by default)."""
+        self.ended = True
+        self._respond(self.invite.create_response(status_code, reason, to_tag=self.local_tag))
+        self.user_agent._forget(self)
+
+    def answer(self, app: Any = None, **session_options: Any) -> Any:
+        """Accept the call: negotiate the SDP offer, start the app's media session, send 200 OK.
+
+        Returns the session, or ``None`` when the offer had nothing in common
+        with the app (the call is then rejected with 488).
+        """
+        app = app or self.user_agent.app
+        ua = self.user_agent
+        try:
+            offer = SessionDescription.parse(self.invite.body)
+            host, port = ua.rtp.local_address
+            answer = create_answer(offer, app.sdp_formats(), address=host, port=port)
+            media = next(m for m in offer.media if m.media == "audio" and m.port)
+            connection = media.connection or offer.connection
+            if connection is None:
+                raise ParseError("the SDP offer has no connection line")
+            self.session = app(
+                rtp=ua.rtp,
+                dialog=self,
+                media=media,
+                caller=self.caller,
+                remote_address=(connection.address, media.port),
+                **session_options,
+            )
+        except (NegotiationError, ParseError, StopIteration) as error:
+            logger.info("call %s from %s: 488 (%s)", self.call_id, self.caller, error)
+            self.reject(488, "Not Acceptable Here")
+            return None
+        ok = self.invite.create_response(
+            200,
+            to_tag=self.local_tag,
+            headers=[
+                ("Contact", f"<{ua.contact_uri}>"),
+                ("Allow", ", ".join(ALLOWED_METHODS)),
+                ("Content-Type", "application/sdp"),
+                *[("Record-Route", value) for value in self.invite.headers.get_all("Record-Route")],
+            ],
+        )
+        ok.body = answer.serialize()
+        self._ok = ok
+        self._respond(ok)
+        self._schedule_retransmission(ua.timers.t1, 0.0)
+        return self.session
+
+    def _schedule_retransmission(self, interval: float, elapsed: float) -> None:
+        ua = self.user_agent
+        if elapsed + interval > 64 * ua.timers.t1:
+            self._retransmit = ua.loop.call_later(interval, self._ack_timeout)
+            return
+        self._retransmit = ua.loop.call_later(
+            interval, self._retransmit_ok, interval, elapsed + interval
+        )
+
+    def _retransmit_ok(self, interval: float, elapsed: float) -> None:
+        if self.confirmed or self.ended or self._ok is None:
+            return
+        self.user_agent._execute(self.transaction, self.transaction.send_response(self._ok))
+        self._schedule_retransmission(min(2 * interval, self.user_agent.timers.t2), elapsed)
+
+    def _ack_timeout(self) -> None:
+        if self.confirmed or self.ended:
+            return
+        logger.warning("call %s: no ACK for our 200 OK; hanging up", self.call_id)
+        self.bye()
+
+    def ack_received(self) -> None:
+        """The ACK for our 2xx: the dialog is confirmed."""
+        self.confirmed = True
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+
+    def bye(self) -> None:
+        """Hang up: send BYE [RFC 3261 §15.1.1] and stop the media."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+        if self.session is not None:
+            self.session.close()
+        self.user_agent._send_bye(self)
+        self.user_agent._forget(self)
+
+    def _respond(self, response: SIPResponse) -> None:
+        self.user_agent._execute(self.transaction, self.transaction.send_response(response))
+
+
+class _SIPDatagramProtocol(asyncio.DatagramProtocol):
+    def __init__(self, user_agent: UserAgent) -> None:
+        self.user_agent = user_agent
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.user_agent._datagram_received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("SIP socket error: %s", exc)
+
+
+class UserAgent:
+    """A SIP user agent on one UDP socket, answering calls with ``app``.
+
+    Args:
+        app: The Session class that serves each answered call (``EchoCall``...).
+        rtp: The RTP endpoint the calls' media use.
+        dialog_class: The Dialog class made for each incoming INVITE.
+        timers: T1, T2, T4.
+    """
+
+    def __init__(
+        self,
+        *,
+        app: Any,
+        rtp: Any,
+        dialog_class: type[Dialog] = Dialog,
+        timers: TimerConfig | None = None,
+        on_call_ended: Callable[[Dialog], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.rtp = rtp
+        self.dialog_class = dialog_class
+        self.timers = timers or TimerConfig()
+        self.on_call_ended = on_call_ended
+        self.transport: asyncio.DatagramTransport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.dialogs: dict[tuple[str, str], Dialog] = {}
+        self._server: dict[tuple[str, ...], tuple[Transaction, Address]] = {}
+        self._client: dict[tuple[str, str], tuple[Transaction, Address]] = {}
+        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self.dropped_datagrams = 0
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Address:
+        """Open the UDP socket; returns the bound (host, port)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: _SIPDatagramProtocol(self), local_addr=(host, port), family=family
+        )
+        self.transport = transport
+        return self.local_address
+
+    @property
+    def local_address(self) -> Address:
+        """The SIP socket's (host, port)."""
+        assert self.transport is not None
+        sockname = self.transport.get_extra_info("sockname")
+        return (str(sockname[0]), int(sockname[1]))
+
+    @property
+    def contact_uri(self) -> SIPURI:
+        """Our Contact: where in-dialog requests reach us."""
+        host, port = self.local_address
+        return SIPURI(
+            scheme="sip", user=None, password=None, host=host, port=port, parameters={}, headers={}
+        )
+
+    def close(self) -> None:
+        """Hang up every call and close the socket."""
+        for dialog in list(self.dialogs.values()):
+            dialog.bye()
+        for handle in self._timers.values():
+            handle.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    # Receiving ----------------------------------------------------------------------------
+
+    def _datagram_received(self, data: bytes, source: Address) -> None:
+        if not data.strip(b"\r\n"):
+            return  # keep-alive
+        try:
+            message = parse_message(data)
+            if isinstance(message, SIPRequest):
+                validate_request(message)
+        except VersionNotSupported:
+            self._answer_unparsed(data, source, 505)
+            return
+        except ParseError as error:
+            self._answer_unparsed(data, source, 400, error)
+            return
+        try:
+            if isinstance(message, SIPRequest):
+                self._request_received(self._note_source(message, source), source)
+            else:
+                self._response_received(message)
+        except ParseError as error:
+            self._answer_unparsed(data, source, 400, error)
+
+    def _answer_unparsed(
+        self, data: bytes, source: Address, status: int, error: ParseError | None = None
+    ) -> None:
+        response = salvage_for_400(data)
+        if response is None or data[:4] == b"SIP/":
+            self.dropped_datagrams += 1
+            if self.dropped_datagrams & (self.dropped_datagrams - 1) == 0:
+                logger.info("dropped an unparseable message from %s: %s", source, error)
+            return
+        if status != 400:
+            response = SIPResponse(status, "Version Not Supported", response.headers)
+        self._send(response, self._response_destination(response, source))
+
+    def _note_source(self, request: SIPRequest, source: Address) -> SIPRequest:
+        """Add received/rport to the top Via [RFC 3261 §18.2.1, RFC 3581 §4]."""
+        top = request.via[0]
+        parameters = dict(top.parameters)
+        if top.host != source[0]:
+            parameters["received"] = source[0]
+        if "rport" in parameters:
+            parameters["rport"] = str(source[1])
+            parameters["received"] = source[0]
+        if parameters == top.parameters:
+            return request
+        values = request.headers.get_all("Via")
+        values[0] = str(
+            Via(transport=top.transport, host=top.host, port=top.port, parameters=parameters)
+        )
+        request.headers.remove("Via")
+        for index, value in enumerate(values):
+            request.headers.insert(index, "Via", value)
+        return request
+
+    def _response_destination(self, response: SIPResponse, source: Address) -> Address:
+        """Where a response goes: received/rport, else the Via's sent-by [RFC 3261 §18.2.2]."""
+        try:
+            top = response.via[0]
+        except ParseError:
+            return source
+        host = top.received or top.host
+        port = top.rport or (source[1] if "rport" in top.parameters else None) or top.port or 5060
+        return (host, port)
+
+    def _request_received(self, request: SIPRequest, source: Address) -> None:
+        key = server_key(request)
+        existing = self._server.get(key)
+        if existing is not None:
+            self._execute(existing[0], existing[0].receive_request(request))  # type: ignore[attr-defined]
+            return
+        if request.method == "ACK":
+            dialog = self._dialog_for(request)
+            if dialog is not None:
+                dialog.ack_received()
+            return
+        transaction: Transaction
+        if request.method == "INVITE":
+            transaction = ServerInviteTransaction(request, timers=self.timers)
+        else:
+            transaction = ServerNonInviteTransaction(request, timers=self.timers)
+        self._server[key] = (
+            transaction,
+            self._response_destination(request.create_response(100), source),
+        )
+        self._execute(transaction, transaction.start())
+
+    def _dialog_for(self, request: SIPRequest | SIPResponse) -> Dialog | None:
+        tag = request.to.tag
+        if tag is None:
+            return None
+        return self.dialogs.get((request.call_id, tag))
+
+    def _deliver_request(self, transaction: Transaction, request: SIPRequest) -> None:
+        method = request.method
+        max_forwards = request.max_forwards
+        if max_forwards is not None and max_forwards <= 0 and method != "OPTIONS":
+            self._reply(transaction, 483)
+            return
+        if method == "INVITE":
+            if request.to.tag is not None:
+                self._reply(transaction, 481 if self._dialog_for(request) is None else 488)
+                return
+            assert isinstance(transaction, ServerInviteTransaction)
+            source = self._server[server_key(request)][1]
+            dialog = self.dialog_class(self, request, transaction, source)
+            self.dialogs[(request.call_id, dialog.local_tag)] = dialog
+            try:
+                dialog.call_received()
+            except Exception:
+                logger.exception("call_received failed for %s", request.call_id)
+                if transaction.state is State.PROCEEDING:
+                    dialog.reject(500)
+        elif method == "BYE":
+            existing = self._dialog_for(request)
+            if existing is None:
+                self._reply(transaction, 481)
+                return
+            self._reply(transaction, 200)
+            existing.ended = True
+            existing.hangup_received()
+            self._forget(existing)
+        elif method == "CANCEL":
+            self._cancel(transaction, request)
+        elif method == "OPTIONS":
+            self._reply(
+                transaction,
+                200,
+                headers=[
+                    ("Allow", ", ".join(ALLOWED_METHODS)),
+                    ("Accept", "application/sdp"),
+                    ("Supported", ""),
+                ],
+            )
+        else:
+            self._reply(transaction, 405, headers=[("Allow", ", ".join(ALLOWED_METHODS))])
+
+    def _cancel(self, transaction: Transaction, cancel: SIPRequest) -> None:
+        """CANCEL: 200 to it, 487 to the INVITE if still pending [RFC 3261 §9.2]."""
+        invite_key = server_key(
+            SIPRequest("INVITE", cancel.uri, cancel.headers.copy(), cancel.body)
+        )
+        pending = self._server.get(invite_key)
+        if pending is None or not isinstance(pending[0], ServerInviteTransaction):
+            self._reply(transaction, 481)
+            return
+        self._reply(transaction, 200)
+        invite_transaction = pending[0]
+        if invite_transaction.state is State.PROCEEDING:
+            dialog = next(
+                (d for d in self.dialogs.values() if d.transaction is invite_transaction), None
+            )
+            if dialog is not None:
+                dialog.reject(487)
+                dialog.hangup_received()
+
+    def _reply(
+        self, transaction: Transaction, status: int, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        response = transaction.request.create_response(
+            status, to_tag=_tag() if status > 100 else None, headers=headers or []
+        )
+        self._execute(transaction, transaction.send_response(response))  # type: ignore[attr-defined]
+
+    def _response_received(self, response: SIPResponse) -> None:
+        entry = self._client.get(client_key(response))
+        if entry is None:
+            logger.debug("stray response %s %s", response.status_code, response.call_id)
+            return
+        self._execute(entry[0], entry[0].receive_response(response))  # type: ignore[attr-defined]
+
+    # Sending ------------------------------------------------------------------------------
+
+    def _send_bye(self, dialog: Dialog) -> None:
+        invite = dialog.invite
+        target = invite.contact[0].uri if invite.contact else invite.from_header.uri
+        headers = Headers()
+        host, port = self.local_address
+        headers.add("Via", f"SIP/2.0/UDP {host}:{port};branch={new_branch()};rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", str(invite.to.with_tag(dialog.local_tag)))
+        headers.add("To", invite.headers.get("From") or "")
+        headers.add("Call-ID", invite.call_id)
+        dialog._local_cseq += 1
+        headers.add("CSeq", f"{dialog._local_cseq} BYE")
+        headers.add("User-Agent", USER_AGENT)
+        bye = SIPRequest("BYE", target, headers)
+        destination = dialog.source
+        if isinstance(target, SIPURI) and target.port is not None:
+            destination = (target.host, target.port)
+        transaction = ClientNonInviteTransaction(bye, timers=self.timers)
+        self._client[client_key(bye)] = (transaction, destination)
+        self._execute(transaction, transaction.start())
+
+    def _send(self, message: SIPRequest | SIPResponse, destination: Address) -> None:
+        if self.transport is None:
+            return
+        self.transport.sendto(message.serialize(), destination)
+
+    def _destination(self, transaction: Transaction) -> Address | None:
+        for table in (self._server, self._client):
+            for entry in table.values():
+                if entry[0] is transaction:
+                    return entry[1]
+        return None
+
+    def _execute(self, transaction: Transaction, actions: list[Action]) -> None:
+        """Carry out what a transaction asked for."""
+        for action in actions:
+            if isinstance(action, Send):
+                destination = self._destination(transaction)
+                if destination is not None:
+                    self._send(action.message, destination)
+            elif isinstance(action, StartTimer):
+                key = (id(transaction), action.name)
+                if key in self._timers:
+                    self._timers[key].cancel()
+                self._timers[key] = self.loop.call_later(
+                    action.delay, self._timer_fired, transaction, action.name
+                )
+            elif isinstance(action, StopTimer):
+                handle = self._timers.pop((id(transaction), action.name), None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(action, Deliver):
+                if isinstance(action.message, SIPRequest):
+                    self._deliver_request(transaction, action.message)
+            elif isinstance(action, (TimedOut, TransportFailed)):
+                logger.info("%r: %s", transaction, action)
+            elif isinstance(action, Terminated):
+                self._drop(transaction)
+
+    def _timer_fired(self, transaction: Transaction, name: str) -> None:
+        self._timers.pop((id(transaction), name), None)
+        self._execute(transaction, transaction.timer_fired(name))
+
+    def _drop(self, transaction: Transaction) -> None:
+        for table in (self._server, self._client):
+            for key, entry in list(table.items()):
+                if entry[0] is transaction:
+                    del table[key]  # type: ignore[arg-type]
+        for timer in [k for k in self._timers if k[0] == id(transaction)]:
+            self._timers.pop(timer).cancel()
+
+    def _forget(self, dialog: Dialog) -> None:
+        forgotten = self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
+        if forgotten is not None and self.on_call_ended is not None:
+            self.on_call_ended(dialog)
