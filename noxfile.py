@@ -61,10 +61,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
-    """The main job: a WAV through every codec over RTP on loopback (``voip loopback``)."""
+    """The main job: a real SIP call on loopback to our echo app, then every codec over RTP."""
     session.install("-e", ".", "-e", "plugins/voip-opus")
     session.run("voip", "plugins")
-    session.run("voip", "loopback", *session.posargs)
+    session.run("voip", "demo", *session.posargs)
+    session.run("voip", "loopback")
 
 
 @nox.session(python="3.11")

@@ -62,3 +62,12 @@ def test_loopback_reads_a_wav(tmp_path, capsys):
     assert status == 0
     audio, rate = read_wav(tmp_path / "loopback-pcma.wav")
     assert rate == 16000 and abs(len(audio) - 16000) <= 320
+
+
+def test_demo_is_a_real_call_that_hears_its_words_back(capsys):
+    assert main(["demo", "--seconds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "call answered, codec opus" in out
+    correlation = float(out.split("correlation ")[1].split(",")[0])
+    assert correlation > 0.9
+    assert "packets sent 50, received 50" in out

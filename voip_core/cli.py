@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -120,6 +121,145 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorder_class(app: type[Any]) -> type[Any]:
+    """``app`` plus recording of what is heard (for ``voip call --record`` and the demo)."""
+    import numpy as np
+
+    class Recording(app):  # type: ignore[misc]
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.heard: list[Any] = []
+            self.sent_all = asyncio.Event()
+
+        def audio_received(self, *, audio: Any, rms: float) -> None:
+            self.heard.append(audio)
+            super().audio_received(audio=audio, rms=rms)
+
+        def on_audio_sent(self) -> None:
+            self.sent_all.set()
+            super().on_audio_sent()
+
+        def recording(self) -> Any:
+            return np.concatenate(self.heard) if self.heard else np.zeros(0, np.float32)
+
+    return Recording
+
+
+def _local_host_for(target_host: str) -> str:
+    """The local address that reaches ``target_host`` (no packet is sent)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in target_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((target_host, 9))
+        return str(probe.getsockname()[0])
+
+
+async def _place_call(args: argparse.Namespace) -> int:
+    from voip_core.audio import AudioCall
+    from voip_core.errors import CallFailed
+    from voip_core.resample import resample
+    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.sip.uri import SIPURI
+    from voip_core.sip.useragent import UserAgent
+    from voip_core.wav import read_wav, write_wav
+
+    target = SIPURI.parse(args.uri)
+    host = _local_host_for(target.host)
+    rtp = await RealtimeTransportProtocol.bind(host, 0)
+    app = _recorder_class(AudioCall)
+    user_agent = UserAgent(app=app, rtp=rtp)
+    await user_agent.listen(host, 0)
+    started = time.monotonic()
+    try:
+        dialog = await user_agent.dial(target, timeout=args.timeout)
+    except CallFailed as error:
+        print(f"call to {args.uri} failed: {error}", file=sys.stderr)
+        user_agent.close()
+        rtp.close()
+        return 1
+    session = dialog.session
+    played = 0.0
+    if args.play:
+        audio, rate = read_wav(args.play)
+        audio = resample(audio, rate, session.sampling_rate_hz)
+        played = len(audio) / session.sampling_rate_hz
+        session.send_audio(audio)
+    ended_by_peer = asyncio.ensure_future(session.wait_closed())
+    waiting: asyncio.Future[Any]
+    if args.duration is not None:
+        waiting = asyncio.ensure_future(asyncio.sleep(args.duration))
+    elif args.play:
+        waiting = asyncio.ensure_future(session.sent_all.wait())
+    else:
+        waiting = asyncio.ensure_future(asyncio.Event().wait())
+    await asyncio.wait({ended_by_peer, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    by = "them" if ended_by_peer.done() else "us"
+    waiting.cancel()
+    ended_by_peer.cancel()
+    if by == "us":
+        dialog.bye()
+    recorded = session.recording()
+    if args.record:
+        write_wav(args.record, recorded, session.sampling_rate_hz)
+    print(
+        f"call to {args.uri}: answered, codec {session.codec.encoding_name}, played "
+        f"{played:.2f}s, recorded {len(recorded) / session.sampling_rate_hz:.2f}s, "
+        f"{time.monotonic() - started:.1f}s in all, hung up by {by}",
+        flush=True,
+    )
+    await asyncio.sleep(0.1)  # let the BYE go out
+    user_agent.close()
+    rtp.close()
+    return 0
+
+
+def _call(args: argparse.Namespace) -> int:
+    return asyncio.run(_place_call(args))
+
+
+async def _demo_call(args: argparse.Namespace) -> int:
+    from voip_core.audio import AudioCall, EchoCall
+    from voip_core.loopback import SAMPLE_RATE, compare, test_signal
+    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.sip.useragent import UserAgent
+
+    server_rtp = await RealtimeTransportProtocol.bind("127.0.0.1", 0)
+    client_rtp = await RealtimeTransportProtocol.bind("127.0.0.1", 0)
+    server = UserAgent(app=EchoCall, rtp=server_rtp)
+    host, port = await server.listen("127.0.0.1", 0)
+    client = UserAgent(app=_recorder_class(AudioCall), rtp=client_rtp)
+    await client.listen("127.0.0.1", 0)
+    print(f"echo server listening on sip:echo@{host}:{port} (UDP)")
+    dialog = await client.dial(f"sip:echo@{host}:{port}", timeout=5)
+    session = dialog.session
+    print(f"call answered, codec {session.codec.encoding_name}; saying {args.seconds:g} s ...")
+    sent = test_signal(args.seconds)
+    session.send_audio(sent)
+    await session.sent_all.wait()
+    for _ in range(round((args.seconds + 3) / 0.05)):
+        if len(session.heard) * session.frame_size >= len(sent) + 0.5 * SAMPLE_RATE:
+            break
+        await asyncio.sleep(0.05)
+    dialog.bye()
+    await asyncio.sleep(0.2)
+    delay_ms, correlation, snr = compare(sent, session.recording(), SAMPLE_RATE)
+    print(
+        f"heard our words back: {len(session.recording()) / SAMPLE_RATE:.2f} s, "
+        f"{delay_ms:.1f} ms codec delay, correlation {correlation:.3f}, SNR {snr:.1f} dB; "
+        f"packets sent {session.packets_sent}, received {session.packets_received}; hung up"
+    )
+    server.close()
+    client.close()
+    server_rtp.close()
+    client_rtp.close()
+    return 0 if correlation >= 0.9 else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_demo_call(args))
+
+
 def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(_serve_forever(args))
 
@@ -159,6 +299,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:5062", help="HOST:PORT to listen on (UDP)")
     serve.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
     serve.set_defaults(handler=_serve)
+
+    call = commands.add_parser(
+        "call", help="call a SIP URI directly, play a WAV, record the answer"
+    )
+    call.add_argument("uri", help="whom to call, e.g. sip:echo@127.0.0.1:5062")
+    call.add_argument("--play", type=Path, help="WAV file to play when answered")
+    call.add_argument("--record", type=Path, help="write what we hear to this WAV file")
+    call.add_argument("--duration", type=float, help="hang up after this many seconds")
+    call.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    call.set_defaults(handler=_call)
+
+    demo = commands.add_parser(
+        "demo", help="a real SIP call on loopback: our client calls our echo app"
+    )
+    demo.add_argument("--seconds", type=float, default=2.0, help="how long to speak")
+    demo.set_defaults(handler=_demo)
     return parser
 
 

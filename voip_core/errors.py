@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CallFailed",
     "CodecError",
     "NegotiationError",
     "ParseError",
@@ -84,3 +85,18 @@ class AuthenticationError(VoIPError):
     def __init__(self, message: str, *, realm: str | None = None) -> None:
         self.realm = realm
         super().__init__(message)
+
+
+class CallFailed(VoIPError):
+    """A call we placed did not connect: the final response, a timeout or a transport error.
+
+    Attributes:
+        status_code: The SIP status (486, 404, ...; 408 for a timeout, 503 for a
+            transport error).
+        reason: Its reason phrase.
+    """
+
+    def __init__(self, status_code: int, reason: str) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        super().__init__(f"{status_code} {reason}")

@@ -21,7 +21,7 @@ from voip_core.rtp.protocol import RealtimeTransportProtocol
 from voip_core.sdp.description import MediaDescription
 from voip_core.wav import write_wav
 
-__all__ = ["LoopbackResult", "run_loopback", "test_signal"]
+__all__ = ["LoopbackResult", "compare", "run_loopback", "test_signal"]
 
 SAMPLE_RATE = 16000
 
@@ -80,9 +80,7 @@ class LoopbackResult:
         )
 
 
-def _compare(
-    sent: FloatArray, received: FloatArray, sample_rate: int
-) -> tuple[float, float, float]:
+def compare(sent: FloatArray, received: FloatArray, sample_rate: int) -> tuple[float, float, float]:
     """(delay in ms, correlation, SNR in dB) of ``received`` against ``sent``."""
     if len(received) < len(sent) // 2:
         return float("nan"), 0.0, float("-inf")
@@ -133,7 +131,7 @@ async def _one(codec: type[RTPCodec], audio: FloatArray, out_dir: Path | None) -
         if out_dir is not None:
             wav = out_dir / f"loopback-{codec.encoding_name.lower()}.wav"
             write_wav(wav, heard, SAMPLE_RATE)
-        delay, correlation, snr = _compare(audio, heard, SAMPLE_RATE)
+        delay, correlation, snr = compare(audio, heard, SAMPLE_RATE)
         result = LoopbackResult(
             codec=name,
             packets_sent=sender_call.packets_sent,

@@ -189,3 +189,68 @@ async def test_bad_input_gets_400_505_483_or_nothing(ua_and_peer):
     assert (await next_message(peer)).status_code == 405
     await asyncio.sleep(0.1)
     assert peer.received.empty() and ua.dropped_datagrams == 1
+
+
+# Placing calls: our UA calls our UA --------------------------------------------------------
+
+
+@pytest.fixture
+async def two_user_agents():
+    rtps = [await RealtimeTransportProtocol.bind() for _ in range(2)]
+    timers = TimerConfig(t1=0.05, t2=0.2, t4=0.25)
+    callee = UserAgent(app=Silent, rtp=rtps[0], timers=timers)
+    caller = UserAgent(app=Silent, rtp=rtps[1], timers=timers)
+    host, port = await callee.listen("127.0.0.1", 0)
+    await caller.listen("127.0.0.1", 0)
+    yield caller, callee, f"sip:bob@{host}:{port}"
+    for agent in (caller, callee):
+        agent.close()
+    for rtp in rtps:
+        rtp.close()
+
+
+async def test_dial_answer_and_hang_up_from_the_callee(two_user_agents):
+    caller, callee, uri = two_user_agents
+    dialog = await caller.dial(uri, timeout=2)
+    assert dialog.confirmed and isinstance(dialog.session, Silent)
+    assert dialog.session.codec.encoding_name == "PCMU"
+    (remote,) = callee.dialogs.values()
+    await asyncio.sleep(0.1)
+    assert remote.confirmed  # our ACK arrived
+    remote.bye()
+    await asyncio.wait_for(dialog.session.wait_closed(), 2)
+    assert caller.dialogs == {} and callee.dialogs == {}
+
+
+async def test_a_rejected_call_raises_call_failed(two_user_agents):
+    from voip_core.errors import CallFailed
+
+    caller, callee, uri = two_user_agents
+
+    class Busy(Dialog):
+        def call_received(self):
+            self.reject(486)
+
+    callee.dialog_class = Busy
+    with pytest.raises(CallFailed) as failure:
+        await caller.dial(uri, timeout=2)
+    assert (failure.value.status_code, failure.value.reason) == (486, "Busy Here")
+
+
+async def test_an_unanswered_call_is_cancelled_at_the_timeout(two_user_agents):
+    from voip_core.errors import CallFailed
+
+    caller, callee, uri = two_user_agents
+    hung_up = asyncio.Event()
+
+    class RingForever(Dialog):
+        def call_received(self):
+            self.ringing()
+
+        def hangup_received(self):
+            hung_up.set()
+
+    callee.dialog_class = RingForever
+    with pytest.raises(CallFailed, match="408"):
+        await caller.dial(uri, timeout=0.3)
+    await asyncio.wait_for(hung_up.wait(), 2)  # the CANCEL reached the callee

@@ -192,15 +192,16 @@ def _check_name(name: str) -> None:
 class Headers:
     """An ordered, case-insensitive multi-map of header fields [RFC 3261 §7.3].
 
-    Each entry is one header field as it appeared (``name``, raw ``value``),
-    in order. Names are stored in canonical form (``v`` -> ``Via``,
-    ``CALL-ID`` -> ``Call-ID``; unknown names as given) and looked up
-    ignoring case and compact forms. Values are stored stripped of
-    surrounding white space, otherwise as received.
+    Each entry is one header field as it appeared (name, raw value), in
+    order. Names are looked up ignoring case and compact forms, and come out
+    of iteration and serialisation in canonical form (``v`` -> ``Via``,
+    ``CALL-ID`` -> ``Call-ID``; unknown names as given). Values are kept
+    stripped of surrounding white space, otherwise as received.
 
     The typed accessors of :class:`~voip_core.sip.message.SIPMessage` cache
-    their parsed values here; every change (:meth:`add`, :meth:`set`,
-    :meth:`remove`, :meth:`insert`) drops the cache, so they never go stale.
+    their parsed values here (:meth:`parsed`); every change (:meth:`add`,
+    :meth:`insert`, :meth:`set`, :meth:`remove`) drops the cache, so they
+    never go stale.
 
     >>> headers = Headers([("v", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b")])
     >>> headers.add("Call-ID", "x@y")
@@ -212,23 +213,42 @@ class Headers:
     'x@y'
     """
 
-    __slots__ = ("_cache", "_entries")
+    # Three parallel lists: lookup keys (lower-case canonical names), names
+    # as given, and values. Parallel lists let the parser build them, and
+    # lookups scan them, in C (list.count, list.index).
+    __slots__ = ("_cache", "_keys", "_names", "_values")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._entries: list[tuple[str, str, str]] = []
+        self._keys: list[str] = []
+        self._names: list[str] = []
+        self._values: list[str] = []
         self._cache: dict[str, object] = {}
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _from_entries(cls, entries: list[tuple[str, str, str]]) -> Headers:
-        """Adopt ``(key, name, value)`` triples that the parser has already checked."""
+    def _adopt(cls, keys: list[str], names: list[str], values: list[str]) -> Headers:
+        """Adopt parallel lists that the parser has already checked."""
         headers = cls.__new__(cls)
-        headers._entries = entries
+        headers._keys = keys
+        headers._names = names
+        headers._values = values
         headers._cache = {}
         return headers
 
     # Reading -------------------------------------------------------------------------------
+
+    def _lines(self, key: str) -> list[str]:
+        """Every value under lookup key ``key``, one per header field."""
+        keys = self._keys
+        count = keys.count(key)
+        if count == 1:
+            return [self._values[keys.index(key)]]
+        if count == 0:
+            return []
+        return [
+            value for entry_key, value in zip(keys, self._values, strict=True) if entry_key == key
+        ]
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -244,14 +264,13 @@ class Headers:
         of :meth:`get_all`, not the whole first line.
         """
         key = header_key(name)
-        listed = key in _LIST_KEYS
-        for entry_key, _, value in self._entries:
-            if entry_key == key:
-                if not listed:
-                    return value
-                items = split_header_list(value)
-                if items:
-                    return items[0]
+        if key not in _LIST_KEYS:
+            keys = self._keys
+            return self._values[keys.index(key)] if key in keys else default
+        for value in self._lines(key):
+            items = split_header_list(value)
+            if items:
+                return items[0]
         return default
 
     def get_all(self, name: str) -> list[str]:
@@ -265,7 +284,7 @@ class Headers:
         ``Contact: *`` gives ``["*"]``.
         """
         key = header_key(name)
-        values = [value for entry_key, _, value in self._entries if entry_key == key]
+        values = self._lines(key)
         if key not in _LIST_KEYS:
             return values
         if len(values) == 1:
@@ -274,28 +293,22 @@ class Headers:
 
     def get_lines(self, name: str) -> list[str]:
         """Every value of ``name``, one per header field, never split."""
-        key = header_key(name)
-        return [value for entry_key, _, value in self._entries if entry_key == key]
+        return self._lines(header_key(name))
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = header_key(name)
-        return any(entry_key == key for entry_key, _, _ in self._entries)
+        return isinstance(name, str) and header_key(name) in self._keys
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """``(name, value)`` for every header field, in order, names canonical."""
-        return ((name, value) for _, name, value in self._entries)
+        return zip(map(_CANONICAL.get, self._keys, self._names), self._values, strict=True)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._keys)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(key, value) for key, _, value in self._entries] == [
-            (key, value) for key, _, value in other._entries
-        ]
+        return self._keys == other._keys and self._values == other._values
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -304,7 +317,7 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (the typed-value cache is not shared)."""
-        return Headers._from_entries(list(self._entries))
+        return Headers._adopt(list(self._keys), list(self._names), list(self._values))
 
     # Changing ------------------------------------------------------------------------------
 
@@ -314,38 +327,53 @@ class Headers:
         Raises:
             ValueError: ``name`` is not a token, or ``value`` holds CR, LF or NUL.
         """
-        _check_name(name)
-        key = header_key(name)
-        self._entries.append((key, _CANONICAL.get(key, name), _check_value(name, value)))
-        self._cache.clear()
+        self.insert(len(self._keys), name, value)
 
     def insert(self, index: int, name: str, value: str) -> None:
-        """Insert a header field at ``index`` among all fields (0: first, as a proxy's Via)."""
+        """Insert a header field at ``index`` among all fields (0: first, as a proxy's Via).
+
+        Raises:
+            ValueError: ``name`` is not a token, or ``value`` holds CR, LF or NUL.
+        """
         _check_name(name)
-        key = header_key(name)
-        self._entries.insert(index, (key, _CANONICAL.get(key, name), _check_value(name, value)))
+        value = _check_value(name, value)
+        self._keys.insert(index, header_key(name))
+        self._names.insert(index, name)
+        self._values.insert(index, value)
         self._cache.clear()
 
     def set(self, name: str, value: str) -> None:
-        """Replace every field of ``name`` by one, where the first one was (else at the end)."""
+        """Replace every field of ``name`` by one, where the first one was (else at the end).
+
+        Raises:
+            ValueError: ``name`` is not a token, or ``value`` holds CR, LF or NUL.
+        """
         _check_name(name)
+        value = _check_value(name, value)
         key = header_key(name)
-        entry = (key, _CANONICAL.get(key, name), _check_value(name, value))
-        entries = self._entries
-        for index, (entry_key, _, _) in enumerate(entries):
-            if entry_key == key:
-                entries[index] = entry
-                entries[index + 1 :] = [e for e in entries[index + 1 :] if e[0] != key]
-                break
-        else:
-            entries.append(entry)
+        keys = self._keys
+        if key not in keys:
+            self.add(name, value)
+            return
+        index = keys.index(key)
+        self._names[index] = name
+        self._values[index] = value
+        if keys.count(key) > 1:
+            self._keep(lambda position, entry_key: position <= index or entry_key != key)
         self._cache.clear()
 
     def remove(self, name: str) -> None:
         """Remove every field of ``name`` (nothing happens when there is none)."""
         key = header_key(name)
-        self._entries = [entry for entry in self._entries if entry[0] != key]
-        self._cache.clear()
+        if key in self._keys:
+            self._keep(lambda _, entry_key: entry_key != key)
+            self._cache.clear()
+
+    def _keep(self, keep: Callable[[int, str], bool]) -> None:
+        kept = [position for position, key in enumerate(self._keys) if keep(position, key)]
+        self._keys = [self._keys[position] for position in kept]
+        self._names = [self._names[position] for position in kept]
+        self._values = [self._values[position] for position in kept]
 
     # Typed values --------------------------------------------------------------------------
 

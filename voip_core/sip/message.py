@@ -52,6 +52,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import ClassVar
 
 from voip_core.errors import ParseError
@@ -179,6 +180,7 @@ _CLASS_PHRASES = {
     6: "Global Failure",
 }
 
+_FIELD = "{}: {}\r\n"
 _SIP_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _REASON_UNSAFE = re.compile(r"[^A-Za-z0-9 \-_.!~*'();/?:@&=+$,\x80-\U0010ffff]")
 
@@ -222,7 +224,7 @@ class VersionNotSupported(ParseError):
 
 def _single(headers: Headers, key: str) -> str:
     """The one value of a single-valued header; ParseError if missing or repeated."""
-    values = headers.get_lines(key)
+    values = headers._lines(key)
     if len(values) == 1:
         return values[0]
     name = _CANONICAL[key]
@@ -416,19 +418,26 @@ class SIPMessage:
         always says ``len(body)`` [RFC 3261 §7.4.2, §20.14].
         """
         body = self.body
-        lines = [self.start_line]
-        length_written = False
-        for key, name, value in self.headers._entries:
-            if key == "content-length":
-                if not length_written:
-                    lines.append(f"Content-Length: {len(body)}")
-                    length_written = True
-            else:
-                lines.append(f"{name}: {value}")
-        if not length_written:
-            lines.append(f"Content-Length: {len(body)}")
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode() + body
+        headers = self.headers
+        keys = headers._keys
+        names = map(_CANONICAL.get, keys, headers._names)
+        if "content-length" not in keys:
+            fields = "".join(map(_FIELD.format, names, headers._values))
+            return (
+                f"{self.start_line}\r\n{fields}Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+        values = list(headers._values)
+        first = keys.index("content-length")
+        values[first] = str(len(body))
+        if keys.count("content-length") == 1:
+            fields = "".join(map(_FIELD.format, names, values))
+        else:
+            fields = "".join(
+                _FIELD.format(name, value)
+                for index, (key, name, value) in enumerate(zip(keys, names, values, strict=True))
+                if key != "content-length" or index == first
+            )
+        return f"{self.start_line}\r\n{fields}\r\n".encode() + body
 
     def __bytes__(self) -> bytes:
         return self.serialize()
@@ -492,28 +501,24 @@ class SIPRequest(SIPMessage):
             reason = reason_phrase(status_code)
         elif "\r" in reason or "\n" in reason:
             raise ValueError("a reason phrase may not contain CR or LF")
-        copied: dict[str, list[tuple[str, str, str]]] = {
-            "via": [],
-            "from": [],
-            "to": [],
-            "call-id": [],
-            "cseq": [],
-        }
-        if status_code == 100:
-            copied["timestamp"] = []
-        for entry in self.headers._entries:
-            bucket = copied.get(entry[0])
-            if bucket is not None:
-                bucket.append(entry)
-        if to_tag is not None:
-            copied["to"] = [
-                (key, name, _with_to_tag(value, to_tag)) for key, name, value in copied["to"]
-            ]
-        entries = [entry for bucket in copied.values() for entry in bucket]
-        response = SIPResponse(status_code, reason, Headers._from_entries(entries))
+        keys: list[str] = []
+        values: list[str] = []
+        for key in _COPIED_TO_100 if status_code == 100 else _COPIED:
+            for value in self.headers._lines(key):
+                keys.append(key)
+                values.append(
+                    value if key != "to" or to_tag is None else _with_to_tag(value, to_tag)
+                )
+        names = [_CANONICAL[key] for key in keys]
+        response = SIPResponse(status_code, reason, Headers._adopt(keys, names, values))
         for name, value in headers:
             response.headers.add(name, value)
         return response
+
+
+#: What a response copies from its request [RFC 3261 §8.2.6.1].
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+_COPIED_TO_100 = (*_COPIED, "timestamp")
 
 
 def _with_to_tag(value: str, tag: str) -> str:
@@ -554,6 +559,14 @@ class SIPResponse(SIPMessage):
 
 # Parsing -------------------------------------------------------------------------------
 
+_COLON = repeat(":")
+_LWS = repeat(" \t")
+_KEY = _KEYS.get
+_KNOWN_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
+)  # fmt: skip
+
 
 def _blank_line(data: bytes | bytearray, start: int) -> tuple[int, int] | None:
     """Where the first empty line starts (the header section's end) and ends (the body's start).
@@ -571,15 +584,6 @@ def _blank_line(data: bytes | bytearray, start: int) -> tuple[int, int] | None:
     return mixed, mixed + 3
 
 
-def _header_end(data: bytes, start: int) -> tuple[int, int]:
-    """Where the header section ends (exclusive) and the body starts.
-
-    Without an empty line the section runs to the end of ``data`` and the body is empty.
-    """
-    found = _blank_line(data, start)
-    return (len(data), len(data)) if found is None else found
-
-
 def _decode(data: bytes, start: int, end: int) -> str:
     try:
         return data[start:end].decode()
@@ -593,39 +597,58 @@ def _decode(data: bytes, start: int, end: int) -> str:
         ) from None
 
 
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\r\n")
-    crlf = len(lines) - 1
-    if text.count("\r") != crlf:
-        number = next(index for index, line in enumerate(lines, start=1) if "\r" in line)
-        raise ParseError("bare CR in header section [RFC 3261 §7]", line_number=number)
-    if text.count("\n") != crlf:  # bare LF line ends, tolerated
-        lines = text.replace("\r\n", "\n").split("\n")
-    if lines[-1] == "" and len(lines) > 1:  # header section ran to the end of the data
-        lines.pop()
-    return lines
+def _lenient_lines(data: bytes, start: int) -> tuple[list[str], int]:
+    """The start line and header lines, and where the body starts, for unusual framing.
+
+    Bare LF line ends are accepted; a header section that runs to the end
+    of the datagram without an empty line gives an empty body; a CR that is
+    not part of a CRLF is refused [RFC 3261 §7].
+    """
+    found = _blank_line(data, start)
+    if found is None:
+        end = body_start = len(data)
+        if data.endswith(b"\n"):
+            end -= 2 if data.endswith(b"\r\n") else 1
+    else:
+        end, body_start = found
+    text = _decode(data, start, max(start, end))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            raise ParseError(
+                "CR without LF in header section [RFC 3261 §7]",
+                line_number=text.count("\n", 0, text.index("\r")) + 1,
+            )
+    return text.split("\n"), body_start
 
 
-def _unfold(lines: list[str]) -> list[str]:
-    """Join continuation lines to their header field with one SP [RFC 3261 §7.3.1]."""
-    unfolded: list[str] = []
+def _fields_slowly(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Names and values of header lines with folding, LWS before colons or errors."""
+    names: list[str] = []
+    values: list[str] = []
     for number, line in enumerate(lines, start=2):
-        if line[:1] in (" ", "\t"):
-            if not unfolded:
+        if line[:1] in (" ", "\t"):  # folded: join with one SP [RFC 3261 §7.3.1]
+            if not names:
                 raise ParseError(
                     "continuation line before the first header [RFC 3261 §7.3.1]",
                     line=line[:80],
                     line_number=number,
                 )
-            unfolded[-1] = unfolded[-1].rstrip(" \t") + " " + line.strip(" \t")
-        else:
-            unfolded.append(line)
-    return unfolded
-
-
-def _line_number(lines: list[str], line: str) -> int | None:
-    """The 1-based number of ``line`` (None for a line made by unfolding)."""
-    return lines.index(line) + 1 if line in lines else None
+            values[-1] = f"{values[-1]} {line.strip(' ')}".strip(" \t")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ParseError(
+                "header line without ':' [RFC 3261 §7.3.1]", line=line[:80], line_number=number
+            )
+        name = name.rstrip(" \t")
+        if _TOKEN.fullmatch(name) is None:
+            raise ParseError(
+                "header name is not a token [RFC 3261 §7.3.1]", line=line[:80], line_number=number
+            )
+        names.append(name)
+        values.append(value.strip(" \t"))
+    return names, [value.strip(" \t") for value in values]
 
 
 def _check_version(version: str, first_line: str) -> str | None:
@@ -654,16 +677,29 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
     start = 0
     if data[:1] in (b"\r", b"\n"):  # CRLFs before the start line are ignored [RFC 3261 §7.5]
         start = size - len(data.lstrip(b"\r\n"))
-    if start == size:
-        raise ParseError("empty message [RFC 3261 §7]")
-    end, body_start = _header_end(data, start)
-    text = _decode(data, start, end)
-    lines = _split_lines(text)
+        if start == size:
+            raise ParseError("empty message [RFC 3261 §7]")
+    # The common case, CRLF throughout and an empty line, takes this path;
+    # anything else is sorted out by _lenient_lines.
+    end = data.find(b"\r\n\r\n", start)
+    if end != -1:
+        text = _decode(data, start, end)
+        lines = text.split("\r\n")
+        line_ends = len(lines) - 1
+        if text.count("\n") == line_ends and text.count("\r") == line_ends:
+            return _build(lines, data, end + 4)
+    lines, body_start = _lenient_lines(data, start)
+    return _build(lines, data, body_start)
+
+
+def _build(lines: list[str], data: bytes, body_start: int) -> SIPRequest | SIPResponse:
+    """The message from its start line, its header lines and the body's offset in ``data``."""
     first_line = lines[0]
 
     # Start line [RFC 3261 §7.1, §7.2].
     version: str | None
-    if first_line[:4].upper() == "SIP/":
+    uri: URI | None = None
+    if first_line[:4] == "SIP/" or first_line[:4].upper() == "SIP/":
         version_text, _, rest = first_line.partition(" ")
         code, _, reason = rest.partition(" ")
         if not (len(code) == 3 and code.isascii() and code.isdigit()) or code[0] in "0789":
@@ -673,8 +709,6 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
                 line_number=1,
             )
         version = _check_version(version_text, first_line)
-        method = ""
-        uri: URI | None = None
     else:
         parts = first_line.split(" ")
         if len(parts) != 3:
@@ -684,7 +718,7 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
                 line_number=1,
             )
         method, uri_text, version_text = parts
-        if _TOKEN.fullmatch(method) is None:
+        if method not in _KNOWN_METHODS and _TOKEN.fullmatch(method) is None:
             raise ParseError(
                 "method is not a token [RFC 3261 §25.1]", line=first_line[:80], line_number=1
             )
@@ -694,49 +728,47 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
         except ParseError as error:
             raise ParseError(f"bad Request-URI: {error}", line_number=1) from None
 
-    # Header fields [RFC 3261 §7.3].
+    # Header fields [RFC 3261 §7.3]: split at the first colon, names checked
+    # all at once; folding and LWS before a colon take the slow path.
     header_lines = lines[1:]
-    if "\n " in text or "\n\t" in text:
-        header_lines = _unfold(header_lines)
-    if len(header_lines) > MAX_HEADERS:
-        raise ParseError(f"more than {MAX_HEADERS} header fields")
-    entries: list[tuple[str, str, str]] = []
-    names: list[str] = []
-    keys = _KEYS
-    canonical = _CANONICAL
-    for line in header_lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ParseError(
-                "header line without ':' [RFC 3261 §7.3.1]",
-                line=line[:80],
-                line_number=_line_number(lines, line),
-            )
-        name = name.rstrip(" \t")
-        names.append(name)
-        lowered = name.lower()
-        key = keys.get(lowered, lowered)
-        entries.append((key, canonical.get(key, name), value.strip(" \t")))
-    if _TOKENS_JOINED.fullmatch(":".join(names)) is None:
-        for line, name in zip(header_lines, names, strict=True):
-            if _TOKEN.fullmatch(name) is None:
-                raise ParseError(
-                    "header name is not a token [RFC 3261 §7.3.1]",
-                    line=line[:80],
-                    line_number=_line_number(lines, line),
-                )
+    names: list[str]
+    values: list[str]
+    if not header_lines:
+        names, values, keys = [], [], []
+    else:
+        split_names, colons, raw_values = zip(
+            *map(str.partition, header_lines, _COLON), strict=True
+        )
+        joined = ":".join(split_names)
+        if "" not in colons and _TOKENS_JOINED.fullmatch(joined) is not None:
+            names = list(split_names)
+            values = list(map(str.strip, raw_values, _LWS))
+        else:
+            names, values = _fields_slowly(header_lines)
+            joined = ":".join(names)
+        if len(names) > MAX_HEADERS:
+            raise ParseError(f"more than {MAX_HEADERS} header fields")
+        lowered = joined.lower().split(":")
+        keys = list(map(_KEY, lowered, lowered))
 
     # Body, framed by Content-Length [RFC 3261 §7.4.2, §18.3].
-    lengths = [value for key, _, value in entries if key == "content-length"]
-    available = size - body_start
-    if not lengths:
+    size = len(data)
+    if "content-length" not in keys:
         body = data[body_start:]
     else:
-        if len(lengths) > 1 and len(set(lengths)) > 1:
-            raise ParseError(
-                f"conflicting Content-Length values {', '.join(lengths)[:80]} [RFC 3261 §20.14]"
-            )
-        length = _content_length_value(lengths[0])
+        index = keys.index("content-length")
+        length_text = values[index]
+        if keys.count("content-length") > 1:
+            lengths = {
+                value for key, value in zip(keys, values, strict=True) if key == "content-length"
+            }
+            if len(lengths) > 1:
+                raise ParseError(
+                    f"conflicting Content-Length values {', '.join(sorted(lengths))[:80]} "
+                    "[RFC 3261 §20.14]"
+                )
+        length = _content_length_value(length_text)
+        available = size - body_start
         if length > available:
             raise ParseError(
                 f"Content-Length {length} exceeds the {available} bytes after the header "
@@ -744,7 +776,7 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
             )
         body = data[body_start : body_start + length]
 
-    headers = Headers._from_entries(entries)
+    headers = Headers._adopt(keys, names, values)
     message: SIPRequest | SIPResponse
     if uri is None:
         message = SIPResponse(int(code), reason, headers, body)
@@ -863,7 +895,8 @@ def salvage_for_400(data: bytes, *, to_tag: str | None = None) -> SIPResponse | 
     """
     data = data[:MAX_MESSAGE_SIZE]
     stripped = data.lstrip(b"\r\n")
-    end, _ = _header_end(stripped, 0)
+    found_blank = _blank_line(stripped, 0)
+    end = len(stripped) if found_blank is None else found_blank[0]
     raw_lines = stripped[:end].split(b"\n")
     start_line = raw_lines[0].rstrip(b"\r")
     if start_line[:4].upper() == b"SIP/":
@@ -910,12 +943,16 @@ def salvage_for_400(data: bytes, *, to_tag: str | None = None) -> SIPResponse | 
     problem = _problem(data)
     reason = "Bad Request" if problem is None else _reason_for(problem)
     tag = to_tag if to_tag is not None else secrets.token_hex(6)
-    entries = [("via", "Via", value) for value in found["via"]]
-    entries.append(("from", "From", found["from"][0]))
-    entries.append(("to", "To", _with_to_tag(found["to"][0], tag)))
-    entries.append(("call-id", "Call-ID", found["call-id"][0]))
-    entries.append(("cseq", "CSeq", found["cseq"][0]))
-    return SIPResponse(400, reason, Headers._from_entries(entries))
+    keys = ["via"] * len(found["via"]) + ["from", "to", "call-id", "cseq"]
+    values = [
+        *found["via"],
+        found["from"][0],
+        _with_to_tag(found["to"][0], tag),
+        found["call-id"][0],
+        found["cseq"][0],
+    ]
+    names = [_CANONICAL[key] for key in keys]
+    return SIPResponse(400, reason, Headers._adopt(keys, names, values))
 
 
 # Stream framing ------------------------------------------------------------------------

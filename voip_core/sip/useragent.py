@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from voip_core.errors import NegotiationError, ParseError
-from voip_core.sdp import SessionDescription, create_answer
+from voip_core.errors import CallFailed, NegotiationError, ParseError
+from voip_core.sdp import SessionDescription, create_answer, create_offer
 from voip_core.sip.headers import Headers, Via
 from voip_core.sip.message import (
     SIPRequest,
@@ -41,6 +41,7 @@ from voip_core.sip.message import (
 )
 from voip_core.sip.transaction import (
     Action,
+    ClientInviteTransaction,
     ClientNonInviteTransaction,
     Deliver,
     Send,
@@ -73,6 +74,11 @@ def _tag() -> str:
     return secrets.token_hex(6)
 
 
+def _host_for_uri(host: str) -> str:
+    """An IPv6 address in brackets, as URIs and Via want it [RFC 3261 §19.1.1]."""
+    return f"[{host}]" if ":" in host else host
+
+
 @dataclass(eq=False)
 class Dialog:
     """One call's SIP dialog, made by an incoming INVITE [RFC 3261 §12].
@@ -84,16 +90,35 @@ class Dialog:
 
     user_agent: UserAgent
     invite: SIPRequest
-    transaction: ServerInviteTransaction
+    transaction: ServerInviteTransaction | ClientInviteTransaction
     source: Address
     local_tag: str = field(default_factory=_tag)
+    outgoing: bool = False
     session: Any = None
     confirmed: bool = False
     ended: bool = False
     started_at: float = field(default_factory=time.monotonic)
+    #: From value of our in-dialog requests, To value (the remote's, with its tag),
+    #: and where they go [RFC 3261 §12.1].
+    local_header: str = ""
+    remote_header: str = ""
+    remote_target: Any = None
     _local_cseq: int = 0
     _ok: SIPResponse | None = None
+    _ack: SIPRequest | None = None
     _retransmit: asyncio.TimerHandle | None = None
+    _answered: asyncio.Future[None] | None = None
+    _app: Any = None
+    _session_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.outgoing:
+            invite = self.invite
+            self.local_header = str(invite.to.with_tag(self.local_tag))
+            self.remote_header = invite.headers.get("From") or ""
+            self.remote_target = invite.contact[0].uri if invite.contact else invite.from_header.uri
+        else:
+            self._local_cseq = self.invite.cseq.number
 
     @property
     def call_id(self) -> str:
@@ -101,13 +126,8 @@ class Dialog:
         return self.invite.call_id
 
     @property
-    def remote_tag(self) -> str | None:
-        """The caller's From tag."""
-        return self.invite.from_header.tag
-
-    @property
     def caller(self) -> str:
-        """Who is calling: the From URI."""
+        """Who is calling: the From URI of the INVITE."""
         return str(self.invite.from_header.uri)
 
     def call_received(self) -> None:
@@ -188,7 +208,7 @@ class Dialog:
     def _retransmit_ok(self, interval: float, elapsed: float) -> None:
         if self.confirmed or self.ended or self._ok is None:
             return
-        self.user_agent._execute(self.transaction, self.transaction.send_response(self._ok))
+        self._respond(self._ok)
         self._schedule_retransmission(min(2 * interval, self.user_agent.timers.t2), elapsed)
 
     def _ack_timeout(self) -> None:
@@ -196,6 +216,15 @@ class Dialog:
             return
         logger.warning("call %s: no ACK for our 200 OK; hanging up", self.call_id)
         self.bye()
+
+    def cancel(self) -> None:
+        """Abandon our INVITE before it is answered: send CANCEL [RFC 3261 §9.1]."""
+        if self.ended or not self.outgoing:
+            return
+        self.ended = True
+        if self.session is not None:
+            self.session.close()
+        self.user_agent._send_cancel(self)
 
     def ack_received(self) -> None:
         """The ACK for our 2xx: the dialog is confirmed."""
@@ -207,6 +236,9 @@ class Dialog:
         """Hang up: send BYE [RFC 3261 §15.1.1] and stop the media."""
         if self.ended:
             return
+        if self.outgoing and not self.confirmed:
+            self.cancel()
+            return
         self.ended = True
         if self._retransmit is not None:
             self._retransmit.cancel()
@@ -216,7 +248,68 @@ class Dialog:
         self.user_agent._forget(self)
 
     def _respond(self, response: SIPResponse) -> None:
+        assert isinstance(self.transaction, ServerInviteTransaction)
         self.user_agent._execute(self.transaction, self.transaction.send_response(response))
+
+    # Outgoing calls -----------------------------------------------------------------------
+
+    def response_received(self, response: SIPResponse) -> None:
+        """A response to our INVITE (the UAC side) [RFC 3261 §13.2.2]."""
+        code = response.status_code
+        future = self._answered
+        if code < 200:
+            if code == 183 and response.body and self.session is None:
+                self._start_media(response)  # early media [RFC 3960]
+            return
+        if code >= 300:
+            self.ended = True
+            if future is not None and not future.done():
+                future.set_exception(CallFailed(code, response.reason))
+            return
+        if self._ack is not None:  # a retransmitted 2xx: ACK it again [RFC 3261 §13.2.2.4]
+            self.user_agent._send(self._ack, self.source)
+            return
+        self.remote_header = response.headers.get("To") or ""
+        if response.contact:
+            self.remote_target = response.contact[0].uri
+        self.user_agent.dialogs[(self.call_id, self.local_tag)] = self
+        self._ack = self.user_agent._in_dialog_request(self, "ACK", cseq=self.invite.cseq.number)
+        self.user_agent._send(self._ack, self.source)
+        self.confirmed = True
+        if self.session is None and not self._start_media(response):
+            self.bye()
+            if future is not None and not future.done():
+                future.set_exception(CallFailed(488, "Not Acceptable Here"))
+            return
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _start_media(self, response: SIPResponse) -> bool:
+        ua = self.user_agent
+        try:
+            answer = SessionDescription.parse(response.body)
+            media = next(m for m in answer.media if m.media == "audio" and m.port)
+            connection = media.connection or answer.connection
+            if connection is None:
+                raise ParseError("the SDP answer has no connection line")
+            self.session = self._app(
+                rtp=ua.rtp,
+                dialog=self,
+                media=media,
+                caller=str(self.invite.to.uri),
+                remote_address=(connection.address, media.port),
+                **self._session_options,
+            )
+        except (NegotiationError, ParseError, StopIteration) as error:
+            logger.warning("call %s: unusable SDP answer (%s)", self.call_id, error)
+            return False
+        return True
+
+    def failed(self, error: CallFailed) -> None:
+        """The INVITE timed out or could not be sent."""
+        self.ended = True
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_exception(error)
 
 
 class _SIPDatagramProtocol(asyncio.DatagramProtocol):
@@ -260,6 +353,7 @@ class UserAgent:
         self._server: dict[tuple[str, ...], tuple[Transaction, Address]] = {}
         self._client: dict[tuple[str, str], tuple[Transaction, Address]] = {}
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._outgoing: dict[int, Dialog] = {}
         self.dropped_datagrams = 0
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Address:
@@ -389,6 +483,10 @@ class UserAgent:
             return None
         return self.dialogs.get((request.call_id, tag))
 
+    def _dialog_for_response(self, response: SIPResponse) -> Dialog | None:
+        tag = response.from_header.tag
+        return None if tag is None else self.dialogs.get((response.call_id, tag))
+
     def _deliver_request(self, transaction: Transaction, request: SIPRequest) -> None:
         method = request.method
         max_forwards = request.max_forwards
@@ -463,32 +561,129 @@ class UserAgent:
     def _response_received(self, response: SIPResponse) -> None:
         entry = self._client.get(client_key(response))
         if entry is None:
-            logger.debug("stray response %s %s", response.status_code, response.call_id)
+            dialog = self._dialog_for_response(response)
+            if dialog is not None and 200 <= response.status_code < 300:
+                dialog.response_received(response)  # a late 2xx retransmission: ACK again
+            else:
+                logger.debug("stray response %s %s", response.status_code, response.call_id)
             return
         self._execute(entry[0], entry[0].receive_response(response))  # type: ignore[attr-defined]
 
     # Sending ------------------------------------------------------------------------------
 
-    def _send_bye(self, dialog: Dialog) -> None:
-        invite = dialog.invite
-        target = invite.contact[0].uri if invite.contact else invite.from_header.uri
-        headers = Headers()
+    def _via(self) -> str:
         host, port = self.local_address
-        headers.add("Via", f"SIP/2.0/UDP {host}:{port};branch={new_branch()};rport")
+        return f"SIP/2.0/UDP {_host_for_uri(host)}:{port};branch={new_branch()};rport"
+
+    def _in_dialog_request(
+        self, dialog: Dialog, method: str, *, cseq: int | None = None
+    ) -> SIPRequest:
+        """A request inside ``dialog`` [RFC 3261 §12.2.1.1]."""
+        headers = Headers()
+        headers.add("Via", self._via())
         headers.add("Max-Forwards", "70")
-        headers.add("From", str(invite.to.with_tag(dialog.local_tag)))
-        headers.add("To", invite.headers.get("From") or "")
-        headers.add("Call-ID", invite.call_id)
-        dialog._local_cseq += 1
-        headers.add("CSeq", f"{dialog._local_cseq} BYE")
+        headers.add("From", dialog.local_header)
+        headers.add("To", dialog.remote_header)
+        headers.add("Call-ID", dialog.call_id)
+        if cseq is None:
+            dialog._local_cseq += 1
+            cseq = dialog._local_cseq
+        headers.add("CSeq", f"{cseq} {method}")
         headers.add("User-Agent", USER_AGENT)
-        bye = SIPRequest("BYE", target, headers)
+        return SIPRequest(method, dialog.remote_target, headers)
+
+    def _send_bye(self, dialog: Dialog) -> None:
+        bye = self._in_dialog_request(dialog, "BYE")
         destination = dialog.source
-        if isinstance(target, SIPURI) and target.port is not None:
+        target = dialog.remote_target
+        if not dialog.outgoing and isinstance(target, SIPURI) and target.port is not None:
             destination = (target.host, target.port)
         transaction = ClientNonInviteTransaction(bye, timers=self.timers)
         self._client[client_key(bye)] = (transaction, destination)
         self._execute(transaction, transaction.start())
+
+    def _send_cancel(self, dialog: Dialog) -> None:
+        """CANCEL: the INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via."""
+        invite = dialog.invite
+        headers = Headers()
+        headers.add("Via", invite.headers.get_all("Via")[0])
+        headers.add("Max-Forwards", "70")
+        headers.add("From", invite.headers.get("From") or "")
+        headers.add("To", invite.headers.get("To") or "")
+        headers.add("Call-ID", invite.call_id)
+        headers.add("CSeq", f"{invite.cseq.number} CANCEL")
+        cancel = SIPRequest("CANCEL", invite.uri, headers)
+        transaction = ClientNonInviteTransaction(cancel, timers=self.timers)
+        self._client[client_key(cancel)] = (transaction, dialog.source)
+        self._execute(transaction, transaction.start())
+
+    async def dial(
+        self,
+        target: str | SIPURI,
+        *,
+        app: Any = None,
+        caller: str | None = None,
+        timeout: float | None = None,
+        **session_options: Any,
+    ) -> Dialog:
+        """Call ``target`` directly (no registrar) and wait until it answers.
+
+        Args:
+            target: A SIP URI (``sip:bob@127.0.0.1:5062``).
+            app: The Session class for the call's media (default: the UA's app).
+            caller: Our From URI (default ``sip:voip@HOST:PORT``).
+            timeout: Seconds to wait for an answer before sending CANCEL.
+            session_options: More arguments for the app's constructor.
+
+        Returns:
+            The confirmed dialog; its ``session`` is the app running the media.
+
+        Raises:
+            CallFailed: A final error response (486, 404 ...), 408 when nobody
+                answered (timer B or ``timeout``), 503 when it could not be sent.
+        """
+        uri = target if isinstance(target, SIPURI) else SIPURI.parse(target)
+        app = app or self.app
+        host, port = self.local_address
+        rtp_host, rtp_port = self.rtp.local_address
+        local_tag = _tag()
+        offer = create_offer(app.sdp_formats(), address=rtp_host, port=rtp_port)
+        headers = Headers()
+        headers.add("Via", self._via())
+        headers.add("Max-Forwards", "70")
+        headers.add(
+            "From", f"<{caller or f'sip:voip@{_host_for_uri(host)}:{port}'}>;tag={local_tag}"
+        )
+        headers.add("To", f"<{uri}>")
+        headers.add("Call-ID", f"{secrets.token_hex(10)}@{_host_for_uri(host)}")
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", f"<{self.contact_uri}>")
+        headers.add("Allow", ", ".join(ALLOWED_METHODS))
+        headers.add("User-Agent", USER_AGENT)
+        headers.add("Content-Type", "application/sdp")
+        invite = SIPRequest("INVITE", uri, headers, offer.serialize())
+        destination = (uri.host, uri.port or 5060)
+        transaction = ClientInviteTransaction(invite, timers=self.timers)
+        dialog = self.dialog_class(
+            self, invite, transaction, destination, local_tag=local_tag, outgoing=True
+        )
+        dialog.local_header = headers.get("From") or ""
+        dialog.remote_target = uri
+        dialog._app = app
+        dialog._session_options = session_options
+        dialog._answered = self.loop.create_future()
+        self._client[client_key(invite)] = (transaction, destination)
+        self._outgoing[id(transaction)] = dialog
+        self._execute(transaction, transaction.start())
+        try:
+            await asyncio.wait_for(asyncio.shield(dialog._answered), timeout)
+        except TimeoutError:
+            dialog.cancel()
+            raise CallFailed(408, "Request Timeout") from None
+        except asyncio.CancelledError:
+            dialog.cancel()
+            raise
+        return dialog
 
     def _send(self, message: SIPRequest | SIPResponse, destination: Address) -> None:
         if self.transport is None:
@@ -523,8 +718,15 @@ class UserAgent:
             elif isinstance(action, Deliver):
                 if isinstance(action.message, SIPRequest):
                     self._deliver_request(transaction, action.message)
+                elif (dialog := self._outgoing.get(id(transaction))) is not None:
+                    dialog.response_received(action.message)
             elif isinstance(action, (TimedOut, TransportFailed)):
                 logger.info("%r: %s", transaction, action)
+                if (dialog := self._outgoing.get(id(transaction))) is not None:
+                    if isinstance(action, TimedOut):
+                        dialog.failed(CallFailed(408, "Request Timeout"))
+                    else:
+                        dialog.failed(CallFailed(503, "Service Unavailable"))
             elif isinstance(action, Terminated):
                 self._drop(transaction)
 
@@ -533,6 +735,7 @@ class UserAgent:
         self._execute(transaction, transaction.timer_fired(name))
 
     def _drop(self, transaction: Transaction) -> None:
+        self._outgoing.pop(id(transaction), None)
         for table in (self._server, self._client):
             for key, entry in list(table.items()):
                 if entry[0] is transaction:
