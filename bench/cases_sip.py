@@ -44,7 +44,7 @@ _INVITE = (
     b"To: <sip:bob@example.com>\r\n"
     b"Call-ID: 3c26d6b0-53c1-4d0c-bdb0-f6d4c1f5e2a1\r\n"
     b"CSeq: 20 INVITE\r\n"
-    b"Contact: <sip:alice@192.0.2.10:5060;transport=udp>;+sip.instance=\"<urn:uuid:1>\"\r\n"
+    b'Contact: <sip:alice@192.0.2.10:5060;transport=udp>;+sip.instance="<urn:uuid:1>"\r\n'
     b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, MESSAGE, INFO, UPDATE\r\n"
     b"Supported: replaces, outbound, gruu, timer\r\n"
     b"User-Agent: voip-core/0.1 (bench)\r\n"

@@ -24,10 +24,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from voip_core.errors import ParseError
-from voip_core.sip.uri import URI, _format_host, _host, _lower_names, parse_uri
+from voip_core.sip.uri import (
+    _SIP_URI_PATTERN,
+    SIPURI,
+    URI,
+    _format_host,
+    _host,
+    _lower_names,
+    parse_uri,
+)
 
 __all__ = [
     "COMPACT_FORMS",
@@ -107,13 +115,13 @@ _LIST_KEYS = frozenset(
 
 _TOKEN_CHARS = r"A-Za-z0-9\-.!%*_+`'~"
 _TOKEN = re.compile(rf"[{_TOKEN_CHARS}]+")
-# A run of header names joined with ":" (see _check_names).
-_TOKENS_JOINED = re.compile(rf"[{_TOKEN_CHARS}]+(?::[{_TOKEN_CHARS}]+)*")
+# A quoted-string [RFC 3261 §25.1], its loop unrolled for speed.
+_QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 # One ;name[=value] of a header's parameter list [RFC 3261 §25.1 generic-param]:
 # the value is a token, a host (IPv6 addresses included) or a quoted-string.
 _PARAMETER = re.compile(
     rf"[ \t]*;[ \t]*([{_TOKEN_CHARS}]+)"
-    rf'(?:[ \t]*=[ \t]*([{_TOKEN_CHARS}:\[\]]+|"(?:[^"\\]|\\.)*"))?[ \t]*',
+    rf"(?:[ \t]*=[ \t]*([{_TOKEN_CHARS}:\[\]]+|{_QUOTED}))?[ \t]*",
     re.DOTALL,
 )
 # An unquoted display name: tokens separated by LWS [RFC 3261 §25.1]; UTF-8
@@ -127,6 +135,53 @@ _VIA = re.compile(
     r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?"
 )
 _NEEDS_QUOTES = re.compile(r'["\\]')
+# A parameter list without LWS, the common case, checked in one go; and its items.
+_SIMPLE_PARAMETERS = re.compile(
+    rf"(?:;[{_TOKEN_CHARS}]+(?:=(?:[{_TOKEN_CHARS}:\[\]]+|{_QUOTED}))?)+", re.DOTALL
+)
+_SIMPLE_PARAMETER = re.compile(
+    rf";([{_TOKEN_CHARS}]+)(?:=([{_TOKEN_CHARS}:\[\]]+|{_QUOTED}))?", re.DOTALL
+)
+# The common shapes, matched in one go (the general parsers handle the rest):
+# a name-addr holding a SIP URI ...
+_DISPLAY_CHARS = rf"{_TOKEN_CHARS}\x80-\U0010ffff"
+_SIP_NAME_ADDR = re.compile(
+    rf'(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([{_DISPLAY_CHARS}]+(?:[ \t]+[{_DISPLAY_CHARS}]+)*))?'
+    rf"[ \t]*<{_SIP_URI_PATTERN}>(.*)",
+    re.DOTALL,
+)
+# ... and a Via as stacks write it.
+_SIMPLE_VIA = re.compile(
+    rf"SIP/2\.0/([{_TOKEN_CHARS}]+) (\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.\-]*)"
+    rf"(?::([0-9]{{1,5}}))?((?:;[{_TOKEN_CHARS}]+(?:=[{_TOKEN_CHARS}:\[\]]+)?)*)"
+)
+_KNOWN_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
+)  # fmt: skip
+
+#: Header names as seen on the wire -> lookup key, for names known to be
+#: tokens: lets the parser skip lower-casing and checking familiar names.
+#: Unknown names are added as they are met, up to _NAME_KEYS_LIMIT entries.
+_NAME_KEYS: dict[str, str] = {
+    spelling: _KEYS[name.lower()]
+    for name in (*_KNOWN_NAMES, *COMPACT_FORMS)
+    for spelling in (name, name.lower(), name.upper())
+}
+_NAME_KEYS_LIMIT = 4096
+
+
+def _key_of_name(name: str) -> str | None:
+    """The lookup key of a header name from the wire, or ``None`` if it is not a token."""
+    key = _NAME_KEYS.get(name)
+    if key is not None:
+        return key
+    if _TOKEN.fullmatch(name) is None:
+        return None
+    key = header_key(name)
+    if len(_NAME_KEYS) < _NAME_KEYS_LIMIT:
+        _NAME_KEYS[name] = key
+    return key
 
 
 def header_key(name: str) -> str:
@@ -222,7 +277,7 @@ class Headers:
         self._keys: list[str] = []
         self._names: list[str] = []
         self._values: list[str] = []
-        self._cache: dict[str, object] = {}
+        self._cache: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
@@ -381,7 +436,8 @@ class Headers:
         """``parse(self)``, cached under ``key`` until the headers change."""
         cache = self._cache
         if key in cache:
-            return cache[key]  # type: ignore[return-value]
+            cached: _T = cache[key]
+            return cached
         value = cache[key] = parse(self)
         return value
 
@@ -422,17 +478,30 @@ def _quote(text: str) -> str:
     return f'"{text}"'
 
 
-def parse_parameters(text: str, start: int, what: str) -> dict[str, str | None]:
+def parse_parameters(text: str, start: int = 0, what: str = "header") -> dict[str, str | None]:
     """``;name=value`` pairs from ``text[start:]`` to its end [RFC 3261 §25.1].
 
     Names are lower-cased; values are kept as written (quotes included).
+    LWS is allowed around ``;`` and ``=`` [RFC 3261 §25.1 SEMI, EQUAL].
+
+    >>> parse_parameters(' ; tag = a1;lr;+sip.instance="<urn:x>"')
+    {'tag': 'a1', 'lr': None, '+sip.instance': '"<urn:x>"'}
 
     Raises:
         ParseError: anything but a (possibly empty) list of parameters.
     """
+    if start:
+        text = text[start:]
     parameters: dict[str, str | None] = {}
+    if _SIMPLE_PARAMETERS.fullmatch(text) is not None:
+        if '"' in text:  # a ';' may hide in a quoted value
+            return {name.lower(): value or None for name, value in _SIMPLE_PARAMETER.findall(text)}
+        for item in text[1:].split(";"):
+            name, equals, value = item.partition("=")
+            parameters[name.lower()] = value if equals else None
+        return parameters
     length = len(text)
-    position = start
+    position = 0
     while position < length:
         match = _PARAMETER.match(text, position)
         if match is None:
@@ -493,6 +562,29 @@ class NameAddress:
         Raises:
             ParseError: the value breaks the grammar above.
         """
+        match = _SIP_NAME_ADDR.fullmatch(text)
+        if match is not None:
+            groups = match.groups()
+            display_name = groups[1]
+            if display_name is None:
+                display_name = groups[0]
+                if display_name is not None and "\\" in display_name:
+                    display_name = _read_quoted(f'"{display_name}"', 0)[0]
+            uri = SIPURI._from_groups(*groups[2:9])
+            tail = groups[9]
+            if not tail:
+                return cls(display_name, uri, {})
+            if '"' in tail or _SIMPLE_PARAMETERS.fullmatch(tail) is None:
+                return cls(display_name, uri, parse_parameters(tail))
+            parameters: dict[str, str | None] = {}
+            for item in tail[1:].split(";"):
+                name, equals, value = item.partition("=")
+                parameters[name.lower()] = value if equals else None
+            return cls(display_name, uri, parameters)
+        return cls._parse_slowly(text)
+
+    @classmethod
+    def _parse_slowly(cls, text: str) -> NameAddress:
         text = text.strip(" \t")
         if not text:
             raise ParseError("empty name-addr [RFC 3261 §25.1]")
@@ -606,6 +698,24 @@ class Via:
         Raises:
             ParseError: malformed sent-protocol, sent-by or parameters.
         """
+        simple = _SIMPLE_VIA.fullmatch(text)
+        if simple is not None:
+            transport, host, port, parameters = simple.groups()
+            sent_by_port = None if port is None else int(port)
+            if sent_by_port is not None and sent_by_port > 65535:
+                raise ParseError(f"Via port {sent_by_port} is not 0..65535 [RFC 3261 §25.1]")
+            parsed: dict[str, str | None] = {}
+            if parameters:
+                for item in parameters[1:].split(";"):
+                    name, equals, value = item.partition("=")
+                    parsed[name.lower()] = value if equals else None
+            return cls(
+                transport if transport.isupper() else transport.upper(),
+                _host(host) if host[0] == "[" else host,
+                sent_by_port,
+                parsed,
+                "SIP/2.0",
+            )
         text = text.strip(" \t")
         match = _VIA.match(text)
         if match is None:
@@ -704,6 +814,15 @@ class CSeq:
         Raises:
             ParseError: not two fields, a number out of range, or a method that is not a token.
         """
+        digits, space, method = text.partition(" ")
+        if (
+            space
+            and method in _KNOWN_METHODS
+            and len(digits) < 10
+            and digits.isdigit()
+            and digits.isascii()
+        ):
+            return cls(int(digits), method)
         fields = text.split()
         if len(fields) != 2:
             raise ParseError(f"CSeq must be '<number> <method>': {text[:80]!r} [RFC 3261 §20.16]")

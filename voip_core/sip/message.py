@@ -53,23 +53,24 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from voip_core.errors import ParseError
 from voip_core.sip.headers import (
     _CANONICAL,
-    _KEYS,
+    _KNOWN_METHODS,
+    _NAME_KEYS,
     _TOKEN,
-    _TOKENS_JOINED,
     _VIA,
     CSeq,
     Headers,
     NameAddress,
     Via,
+    _key_of_name,
     header_key,
     split_header_list,
 )
-from voip_core.sip.uri import SIPURI, URI, AbsoluteURI, parse_uri
+from voip_core.sip.uri import _SIP_URI, SIPURI, URI, AbsoluteURI, parse_uri
 
 __all__ = [
     "MAX_HEADERS",
@@ -224,9 +225,10 @@ class VersionNotSupported(ParseError):
 
 def _single(headers: Headers, key: str) -> str:
     """The one value of a single-valued header; ParseError if missing or repeated."""
+    keys = headers._keys
+    if keys.count(key) == 1:
+        return headers._values[keys.index(key)]
     values = headers._lines(key)
-    if len(values) == 1:
-        return values[0]
     name = _CANONICAL[key]
     if not values:
         raise ParseError(f"missing {name} header [RFC 3261 §8.1.1]")
@@ -241,7 +243,14 @@ def _name_addresses(headers: Headers, key: str) -> tuple[NameAddress, ...]:
 
 
 def _parse_vias(headers: Headers) -> tuple[Via, ...]:
-    return tuple(Via.parse(value) for value in headers.get_all("via"))
+    keys = headers._keys
+    if keys.count("via") == 1:
+        value = headers._values[keys.index("via")]
+        if "," not in value:
+            return (Via.parse(value),)
+        return tuple(map(Via.parse, split_header_list(value)))
+    values = headers._lines("via")
+    return tuple(Via.parse(item) for value in values for item in split_header_list(value))
 
 
 def _parse_call_id(headers: Headers) -> str:
@@ -249,10 +258,6 @@ def _parse_call_id(headers: Headers) -> str:
     if not value or " " in value or "\t" in value or not value.isprintable():
         raise ParseError(f"bad Call-ID {value[:80]!r} [RFC 3261 §20.8]")
     return value
-
-
-def _parse_cseq(headers: Headers) -> CSeq:
-    return CSeq.parse(_single(headers, "cseq"))
 
 
 def _parse_address(headers: Headers, key: str) -> NameAddress:
@@ -263,20 +268,21 @@ def _parse_address(headers: Headers, key: str) -> NameAddress:
         raise ParseError(f"bad {_CANONICAL[key]} header: {error}") from None
 
 
-def _parse_from(headers: Headers) -> NameAddress:
-    return _parse_address(headers, "from")
-
-
-def _parse_to(headers: Headers) -> NameAddress:
-    return _parse_address(headers, "to")
-
-
 def _parse_contacts(headers: Headers) -> tuple[NameAddress, ...]:
-    values = headers.get_all("contact")
-    if "*" in values:
-        if len(values) > 1:
-            raise ParseError("Contact: * must be the only Contact [RFC 3261 §10.2.2]")
-        return (NameAddress(None, AbsoluteURI("*"), {}),)
+    keys = headers._keys
+    count = keys.count("contact")
+    if count == 0:
+        return ()
+    value = headers._values[keys.index("contact")]
+    if count == 1 and "," not in value:
+        if value == "*":
+            return (NameAddress(None, AbsoluteURI("*"), {}),)
+        try:
+            return (NameAddress.parse(value),)
+        except ParseError as error:
+            raise ParseError(f"bad Contact header: {error}") from None
+    if "*" in headers.get_all("contact"):
+        raise ParseError("Contact: * must be the only Contact [RFC 3261 §10.2.2]")
     return _name_addresses(headers, "contact")
 
 
@@ -342,27 +348,70 @@ class SIPMessage:
     @property
     def via(self) -> list[Via]:
         """Every Via value, topmost first [RFC 3261 §20.42]; empty when there is none."""
-        return list(self.headers.parsed("via", _parse_vias))
+        # The six accessors a user agent reads for every message cache by
+        # hand: Headers.parsed does the same with one call more.
+        headers = self.headers
+        vias = headers._cache.get("via")
+        if vias is None:
+            vias = headers._cache["via"] = _parse_vias(headers)
+        return list(vias)
 
     @property
     def call_id(self) -> str:
         """The Call-ID [RFC 3261 §20.8] (any printable text without white space)."""
-        return self.headers.parsed("call-id", _parse_call_id)
+        headers = self.headers
+        call_id = headers._cache.get("call-id")
+        if call_id is None:
+            call_id = headers._cache["call-id"] = _parse_call_id(headers)
+        return call_id
 
     @property
     def cseq(self) -> CSeq:
         """The CSeq [RFC 3261 §20.16]."""
-        return self.headers.parsed("cseq", _parse_cseq)
+        headers = self.headers
+        cseq = headers._cache.get("cseq")
+        if cseq is None:
+            keys = headers._keys
+            if keys.count("cseq") == 1:
+                cseq = CSeq.parse(headers._values[keys.index("cseq")])
+            else:
+                cseq = CSeq.parse(_single(headers, "cseq"))
+            headers._cache["cseq"] = cseq
+        return cseq
 
     @property
     def from_header(self) -> NameAddress:
         """The From header [RFC 3261 §20.20]."""
-        return self.headers.parsed("from", _parse_from)
+        headers = self.headers
+        address = headers._cache.get("from")
+        if address is None:
+            keys = headers._keys
+            if keys.count("from") == 1:
+                try:
+                    address = NameAddress.parse(headers._values[keys.index("from")])
+                except ParseError as error:
+                    raise ParseError(f"bad From header: {error}") from None
+            else:
+                address = _parse_address(headers, "from")
+            headers._cache["from"] = address
+        return address
 
     @property
     def to(self) -> NameAddress:
         """The To header [RFC 3261 §20.39]."""
-        return self.headers.parsed("to", _parse_to)
+        headers = self.headers
+        address = headers._cache.get("to")
+        if address is None:
+            keys = headers._keys
+            if keys.count("to") == 1:
+                try:
+                    address = NameAddress.parse(headers._values[keys.index("to")])
+                except ParseError as error:
+                    raise ParseError(f"bad To header: {error}") from None
+            else:
+                address = _parse_address(headers, "to")
+            headers._cache["to"] = address
+        return address
 
     @property
     def contact(self) -> list[NameAddress]:
@@ -371,7 +420,11 @@ class SIPMessage:
         ``Contact: *`` (remove all bindings, [RFC 3261 §10.2.2]) gives one
         entry whose ``uri`` is ``AbsoluteURI("*")``.
         """
-        return list(self.headers.parsed("contact", _parse_contacts))
+        headers = self.headers
+        contacts = headers._cache.get("contact")
+        if contacts is None:
+            contacts = headers._cache["contact"] = _parse_contacts(headers)
+        return list(contacts)
 
     @property
     def max_forwards(self) -> int | None:
@@ -387,7 +440,9 @@ class SIPMessage:
         values = self.headers.get_lines("content-length")
         if not values:
             return len(self.body)
-        return _content_length_value(_single(self.headers, "content-length"))
+        if len(set(values)) > 1:
+            raise ParseError(f"conflicting Content-Length values [RFC 3261 §20.14]: {values[:4]}")
+        return _content_length_value(values[0])
 
     @property
     def content_type(self) -> str | None:
@@ -561,11 +616,6 @@ class SIPResponse(SIPMessage):
 
 _COLON = repeat(":")
 _LWS = repeat(" \t")
-_KEY = _KEYS.get
-_KNOWN_METHODS = frozenset(
-    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE")
-)  # fmt: skip
 
 
 def _blank_line(data: bytes | bytearray, start: int) -> tuple[int, int] | None:
@@ -634,7 +684,7 @@ def _fields_slowly(lines: list[str]) -> tuple[list[str], list[str]]:
                     line=line[:80],
                     line_number=number,
                 )
-            values[-1] = f"{values[-1]} {line.strip(' ')}".strip(" \t")
+            values[-1] = (values[-1] + " " + line.strip(" \t")).strip(" \t")
             continue
         name, colon, value = line.partition(":")
         if not colon:
@@ -675,25 +725,27 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
     if size > MAX_MESSAGE_SIZE:
         raise ParseError(f"message of {size} bytes exceeds {MAX_MESSAGE_SIZE} [RFC 3261 §18.1.1]")
     start = 0
-    if data[:1] in (b"\r", b"\n"):  # CRLFs before the start line are ignored [RFC 3261 §7.5]
+    if data[:1] in (b"\r", b"\n", b""):  # CRLFs before the start line are ignored [RFC 3261 §7.5]
         start = size - len(data.lstrip(b"\r\n"))
         if start == size:
             raise ParseError("empty message [RFC 3261 §7]")
     # The common case, CRLF throughout and an empty line, takes this path;
     # anything else is sorted out by _lenient_lines.
     end = data.find(b"\r\n\r\n", start)
+    lines: list[str] | None = None
     if end != -1:
-        text = _decode(data, start, end)
-        lines = text.split("\r\n")
-        line_ends = len(lines) - 1
-        if text.count("\n") == line_ends and text.count("\r") == line_ends:
-            return _build(lines, data, end + 4)
-    lines, body_start = _lenient_lines(data, start)
-    return _build(lines, data, body_start)
-
-
-def _build(lines: list[str], data: bytes, body_start: int) -> SIPRequest | SIPResponse:
-    """The message from its start line, its header lines and the body's offset in ``data``."""
+        try:
+            text = data[start:end].decode()
+        except UnicodeDecodeError:
+            pass  # _lenient_lines says where
+        else:
+            lines = text.split("\r\n")
+            line_ends = len(lines) - 1
+            if text.count("\n") != line_ends or text.count("\r") != line_ends:
+                lines = None
+            body_start = end + 4
+    if lines is None:
+        lines, body_start = _lenient_lines(data, start)
     first_line = lines[0]
 
     # Start line [RFC 3261 §7.1, §7.2].
@@ -723,10 +775,14 @@ def _build(lines: list[str], data: bytes, body_start: int) -> SIPRequest | SIPRe
                 "method is not a token [RFC 3261 §25.1]", line=first_line[:80], line_number=1
             )
         version = _check_version(version_text, first_line)
-        try:
-            uri = parse_uri(uri_text)
-        except ParseError as error:
-            raise ParseError(f"bad Request-URI: {error}", line_number=1) from None
+        match = _SIP_URI.fullmatch(uri_text)
+        if match is not None:
+            uri = SIPURI._from_groups(*match.groups())
+        else:
+            try:
+                uri = parse_uri(uri_text)
+            except ParseError as error:
+                raise ParseError(f"bad Request-URI: {error}", line_number=1) from None
 
     # Header fields [RFC 3261 §7.3]: split at the first colon, names checked
     # all at once; folding and LWS before a colon take the slow path.
@@ -739,17 +795,18 @@ def _build(lines: list[str], data: bytes, body_start: int) -> SIPRequest | SIPRe
         split_names, colons, raw_values = zip(
             *map(str.partition, header_lines, _COLON), strict=True
         )
-        joined = ":".join(split_names)
-        if "" not in colons and _TOKENS_JOINED.fullmatch(joined) is not None:
+        found = list(map(_NAME_KEYS.get, split_names))
+        if None in found and "" not in colons:  # names not met before: check and learn them
+            found = list(map(_key_of_name, split_names))
+        if None not in found and "" not in colons:
+            keys = cast(list[str], found)
             names = list(split_names)
             values = list(map(str.strip, raw_values, _LWS))
-        else:
+        else:  # folding, LWS before a colon, or an error
             names, values = _fields_slowly(header_lines)
-            joined = ":".join(names)
+            keys = list(map(header_key, names))
         if len(names) > MAX_HEADERS:
             raise ParseError(f"more than {MAX_HEADERS} header fields")
-        lowered = joined.lower().split(":")
-        keys = list(map(_KEY, lowered, lowered))
 
     # Body, framed by Content-Length [RFC 3261 §7.4.2, §18.3].
     size = len(data)
@@ -767,7 +824,10 @@ def _build(lines: list[str], data: bytes, body_start: int) -> SIPRequest | SIPRe
                     f"conflicting Content-Length values {', '.join(sorted(lengths))[:80]} "
                     "[RFC 3261 §20.14]"
                 )
-        length = _content_length_value(length_text)
+        if length_text.isdigit() and len(length_text) < 10 and length_text.isascii():
+            length = int(length_text)
+        else:
+            length = _content_length_value(length_text)
         available = size - body_start
         if length > available:
             raise ParseError(
@@ -884,14 +944,20 @@ def salvage_for_400(data: bytes, *, to_tag: str | None = None) -> SIPResponse | 
     """A 400 Bad Request for a request that did not parse, when one can be addressed.
 
     Scans the raw header lines for Via, From, To, Call-ID and CSeq
-    [RFC 3261 §8.2.6.1]. When all are found (the top Via and CSeq
-    well-formed, so that the client can match the answer), the result is a
+    [RFC 3261 §8.2.6.1]. When all are found (with a readable sent-by in
+    the top Via, so that the answer can be addressed, and a CSeq of digits
+    and a method, so that the client can match it), the result is a
     400 whose reason phrase names the problem (``Bad Request (Content-Length
     9999 exceeds ...)``); a random To tag is added when To has none and
     ``to_tag`` is not given. ``None`` means the message cannot be answered:
     it is a response, or an ACK (never answered [RFC 3261 §17.2.1]), or one
     of those headers is missing or unusable; a UAS then drops it with one
     log line.
+
+    It does not judge the message: given one that parses and validates, it
+    still builds a plain ``Bad Request``. For a request that parsed but
+    failed :func:`validate_request`, ``request.create_response(400, ...)``
+    answers too, even with From, To or Call-ID missing [RFC 4475 §3.3.1].
     """
     data = data[:MAX_MESSAGE_SIZE]
     stripped = data.lstrip(b"\r\n")
@@ -929,10 +995,11 @@ def salvage_for_400(data: bytes, *, to_tag: str | None = None) -> SIPResponse | 
     # may be broken (RFC 4475 §3.1.2.1). Of CSeq, the method must be readable
     # and the number digits, whatever their size (RFC 4475 §3.1.2.4).
     top_via = split_header_list(found["via"][0])
+    sent_by = _VIA.match(top_via[0]) if top_via else None
     cseq_fields = found["cseq"][0].split()
     if (
-        not top_via
-        or _VIA.match(top_via[0]) is None
+        sent_by is None
+        or top_via[0][sent_by.end() :].lstrip(" \t")[:1] not in ("", ";")
         or len(cseq_fields) != 2
         or not (cseq_fields[0].isascii() and cseq_fields[0].isdigit())
         or _TOKEN.fullmatch(cseq_fields[1]) is None

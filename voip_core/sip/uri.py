@@ -45,7 +45,9 @@ _PASSWORD_CHARS = _UNRESERVED + r"%&=+$,"
 _PARAM_CHARS = _UNRESERVED + r"%\[\]/:&+$"
 _HEADER_CHARS = _UNRESERVED + r"%\[\]/?:+$"
 
-_SIP_URI = re.compile(
+# Seven groups: scheme, user, password, host, port, parameters, headers.
+# Also used inside the name-addr pattern of voip_core.sip.headers.
+_SIP_URI_PATTERN = (
     r"([sS][iI][pP][sS]?):"
     rf"(?:([{_USER_CHARS}]+)(?::([{_PASSWORD_CHARS}]*))?@)?"
     r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_][A-Za-z0-9_.\-]*)"
@@ -53,6 +55,7 @@ _SIP_URI = re.compile(
     rf"((?:;[{_PARAM_CHARS}]+(?:=[{_PARAM_CHARS}]*)?)*)"
     rf"(?:\?([{_HEADER_CHARS}=&]*))?"
 )
+_SIP_URI = re.compile(_SIP_URI_PATTERN)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 # uric of [RFC 3261 §25.1] (reserved / unreserved / escaped) plus the brackets
 # of IPv6 references.
@@ -127,6 +130,11 @@ def _format_host(host: str) -> str:
 def _split_parameters(text: str) -> dict[str, str | None]:
     """``;a=b;c`` (already checked against the grammar) to ``{"a": "b", "c": None}``."""
     parameters: dict[str, str | None] = {}
+    if "%" not in text:
+        for item in text[1:].split(";"):
+            name, equals, value = item.partition("=")
+            parameters[name.lower()] = value if equals else None
+        return parameters
     for item in text[1:].split(";"):
         name, equals, value = item.partition("=")
         name = _unescape(name, "parameter").lower()
@@ -180,11 +188,20 @@ class SIPURI:
             if text[:4].lower() in ("sip:", "sips"):
                 raise ParseError(f"malformed SIP URI {text[:80]!r} [RFC 3261 §25.1]")
             raise ParseError(f"not a SIP URI: {text[:80]!r} [RFC 3261 §19.1.1]")
-        return cls._from_match(match)
+        return cls._from_groups(*match.groups())
 
     @classmethod
-    def _from_match(cls, match: re.Match[str]) -> SIPURI:
-        scheme, user, password, host, port, parameters, headers = match.groups()
+    def _from_groups(
+        cls,
+        scheme: str,
+        user: str | None,
+        password: str | None,
+        host: str,
+        port: str | None,
+        parameters: str,
+        headers: str | None,
+    ) -> SIPURI:
+        """Build the URI from the groups of ``_SIP_URI_PATTERN`` (already checked)."""
         if scheme != "sip" and scheme != "sips":
             scheme = scheme.lower()
         if user is not None and "%" in user:
@@ -196,7 +213,7 @@ class SIPURI:
             user,
             password,
             _host(host) if host[0] == "[" else host,
-            None if port is None else _port(port),
+            None if port is None else (int(port) if len(port) < 5 else _port(port)),
             _split_parameters(parameters) if parameters else {},
             {},
         )
@@ -280,7 +297,7 @@ class TelURI:
         number: The telephone number as written, visual separators included
             (``+1-201-555-0123``, or a local number such as ``7042``).
         parameters: ``ext``, ``isub``, ``phone-context`` and others, names
-            lower-cased, values as written (not unescaped).
+            lower-cased, unescaped like those of :class:`SIPURI`.
     """
 
     number: str
@@ -303,15 +320,15 @@ class TelURI:
         if semicolon:
             if _TEL_PARAMS.fullmatch(";" + parameters) is None:
                 raise ParseError(f"malformed tel URI parameters in {text!r} [RFC 3966 §3]")
-            for item in parameters.split(";"):
-                name, equals, value = item.partition("=")
-                parsed[name.lower()] = value if equals else None
+            parsed = _split_parameters(";" + parameters)
         return cls(number, parsed)
 
     def __str__(self) -> str:
         """The URI text [RFC 3966 §3]."""
         parameters = "".join(
-            f";{name}" if value is None else f";{name}={value}"
+            f";{_escape(name, _UNSAFE_PARAM)}"
+            if value is None
+            else f";{_escape(name, _UNSAFE_PARAM)}={_escape(value, _UNSAFE_PARAM)}"
             for name, value in self.parameters.items()
         )
         return f"tel:{self.number}{parameters}"
@@ -368,7 +385,7 @@ def parse_uri(text: str) -> URI:
     """
     match = _SIP_URI.fullmatch(text)
     if match is not None:
-        return SIPURI._from_match(match)
+        return SIPURI._from_groups(*match.groups())
     scheme, colon, _ = text.partition(":")
     if not colon or _SCHEME.fullmatch(scheme) is None:
         raise ParseError(f"not a URI: {text[:80]!r} [RFC 3261 §25.1]")

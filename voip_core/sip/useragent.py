@@ -74,6 +74,12 @@ def _tag() -> str:
     return secrets.token_hex(6)
 
 
+def _reason(error: ParseError) -> str:
+    """A reason phrase naming what was wrong (printable, one line)."""
+    text = "Bad Request: " + str(error).splitlines()[0]
+    return "".join(c if c.isprintable() else " " for c in text)[:120]
+
+
 def _host_for_uri(host: str) -> str:
     """An IPv6 address in brackets, as URIs and Via want it [RFC 3261 §19.1.1]."""
     return f"[{host}]" if ":" in host else host
@@ -396,33 +402,40 @@ class UserAgent:
             return  # keep-alive
         try:
             message = parse_message(data)
-            if isinstance(message, SIPRequest):
-                validate_request(message)
-        except VersionNotSupported:
-            self._answer_unparsed(data, source, 505)
+        except VersionNotSupported as error:
+            if isinstance(error.sip_message, SIPRequest):
+                self._answer_bad(error.sip_message, source, 505, "Version Not Supported")
             return
         except ParseError as error:
-            self._answer_unparsed(data, source, 400, error)
+            self._answer_unparsed(data, source, error)
             return
         try:
             if isinstance(message, SIPRequest):
+                try:
+                    validate_request(message)
+                except ParseError as error:
+                    self._answer_bad(message, source, 400, _reason(error))
+                    return
                 self._request_received(self._note_source(message, source), source)
             else:
                 self._response_received(message)
         except ParseError as error:
-            self._answer_unparsed(data, source, 400, error)
+            self._answer_unparsed(data, source, error)
 
-    def _answer_unparsed(
-        self, data: bytes, source: Address, status: int, error: ParseError | None = None
-    ) -> None:
-        response = salvage_for_400(data)
-        if response is None or data[:4] == b"SIP/":
+    def _answer_bad(self, request: SIPRequest, source: Address, status: int, reason: str) -> None:
+        """Answer a request we cannot process, unless it is an ACK [RFC 3261 §17.2.1]."""
+        if request.method == "ACK":
+            return
+        response = request.create_response(status, reason, to_tag=_tag())
+        self._send(response, self._response_destination(response, source))
+
+    def _answer_unparsed(self, data: bytes, source: Address, error: ParseError) -> None:
+        response = salvage_for_400(data, to_tag=_tag())
+        if response is None:
             self.dropped_datagrams += 1
             if self.dropped_datagrams & (self.dropped_datagrams - 1) == 0:
                 logger.info("dropped an unparseable message from %s: %s", source, error)
             return
-        if status != 400:
-            response = SIPResponse(status, "Version Not Supported", response.headers)
         self._send(response, self._response_destination(response, source))
 
     def _note_source(self, request: SIPRequest, source: Address) -> SIPRequest:
@@ -672,6 +685,8 @@ class UserAgent:
         dialog._app = app
         dialog._session_options = session_options
         dialog._answered = self.loop.create_future()
+        # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
+        dialog._answered.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._client[client_key(invite)] = (transaction, destination)
         self._outgoing[id(transaction)] = dialog
         self._execute(transaction, transaction.start())
