@@ -57,6 +57,8 @@ DEFAULT_OUT = BENCH_DIR / "results" / "latest.json"
 BASELINES: dict[str, float] = {
     "rtp parse": 1.8,
     "sdp parse": 54.0,
+    "sip parse INVITE": 67.0,
+    "sip serialize INVITE": 22.0,
     "PCMU decode+resample to 16k": 24.0,
     "PCMU encode from 16k": 22.0,
     "PCMU encode from 16k, 1 s utterance": 22.0,
