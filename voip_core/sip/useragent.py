@@ -607,10 +607,10 @@ class UserAgent:
 
     def _send_bye(self, dialog: Dialog) -> None:
         bye = self._in_dialog_request(dialog, "BYE")
+        # To where the INVITE came from (or went to), not to the Contact's host: behind
+        # NAT the Contact is a private address the BYE would never reach (the
+        # symmetric-signalling practice of RFC 3581 carried into the dialog).
         destination = dialog.source
-        target = dialog.remote_target
-        if not dialog.outgoing and isinstance(target, SIPURI) and target.port is not None:
-            destination = (target.host, target.port)
         transaction = ClientNonInviteTransaction(bye, timers=self.timers)
         self._client[client_key(bye)] = (transaction, destination)
         self._execute(transaction, transaction.start())
