@@ -122,6 +122,8 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                     self.malformed_packets,
                 )
             return
+        if not session.receives_media:
+            return  # on hold: recvonly/inactive streams are not delivered [RFC 3264 §5.1]
         try:
             session.packet_received(packet)
         except Exception:

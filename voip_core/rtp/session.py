@@ -49,6 +49,10 @@ class Session:
         srtp: SRTP context for the call, or ``None`` for plain RTP.
         remote_address: Where to send RTP; defaults to the ``c=`` and port of
             ``media``. Pass it when the connection line is session-level.
+        direction: Our side's media direction [RFC 3264 §6.1]: ``sendrecv``,
+            ``sendonly`` (we hold the remote: we send, we drop what arrives),
+            ``recvonly`` (the remote holds us: we send nothing) or
+            ``inactive``. A re-INVITE changes it through :meth:`media_updated`.
     """
 
     #: Codec classes this session can use, in our order of preference.
@@ -60,6 +64,7 @@ class Session:
     caller: str | None = None
     srtp: Any = None
     remote_address: Address | None = None
+    direction: str = "sendrecv"
 
     def __post_init__(self) -> None:
         if self.remote_address is None:
@@ -70,6 +75,7 @@ class Session:
         self.packets_sent = 0
         self.payload_bytes_sent = 0
         self.packets_received = 0
+        self.packets_not_sent = 0
         self.rtp.register(self.remote_address, self)
 
     def __repr__(self) -> str:
@@ -118,9 +124,42 @@ class Session:
         """Called for every RTP packet from the remote address. Override it."""
         self.packets_received += 1
 
+    @property
+    def sends_media(self) -> bool:
+        """Whether the direction lets us send media (``sendrecv`` or ``sendonly``)."""
+        return self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def receives_media(self) -> bool:
+        """Whether the direction lets us receive media (``sendrecv`` or ``recvonly``)."""
+        return self.direction in ("sendrecv", "recvonly")
+
+    def media_updated(
+        self, media: MediaDescription, remote_address: Address, direction: str
+    ) -> None:
+        """A re-INVITE changed the stream: new remote address and our direction [RFC 3264 §8].
+
+        Hold and resume arrive here: the remote offering ``sendonly`` makes our
+        side ``recvonly`` (we stop sending), ``sendrecv`` resumes. The codec
+        stays the one negotiated first (RFC 3264 §8.3.2 lets either side keep
+        it as long as the new answer still lists it).
+        """
+        self.media = media
+        if remote_address != self.remote_address:
+            assert self.remote_address is not None
+            self.rtp.unregister(self.remote_address, self)
+            self.remote_address = remote_address
+            self.rtp.register(remote_address, self)
+        if direction != self.direction:
+            logger.info("%r: media %s -> %s", self, self.direction, direction)
+        self.direction = direction
+
     def send_packet(self, packet: RTPPacket) -> None:
-        """Send one RTP packet to the remote party."""
+        """Send one RTP packet to the remote party (unless the direction forbids it)."""
         assert self.remote_address is not None
+        if not self.sends_media:
+            self.packets_not_sent += 1
+            return
         self.rtp.send(packet.serialize(), self.remote_address)
         self.packets_sent += 1
         self.payload_bytes_sent += len(packet.payload)

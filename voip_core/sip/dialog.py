@@ -3,33 +3,47 @@
 A :class:`Dialog` is made by the :class:`~voip_core.sip.useragent.UserAgent`
 for each INVITE it receives or sends. It decides about an incoming call
 (:meth:`Dialog.call_received`), starts the app's media session from the SDP
-offer or answer, and ends the call (BYE, CANCEL). The user agent carries its
-messages and timers.
+offer or answer, keeps the dialog state (route set, remote target, CSeq
+numbers), changes the session (re-INVITE: hold, resume, refresh), transfers
+it (REFER, in :mod:`voip_core.sip.transfer`) and ends the call (BYE,
+CANCEL). The user agent carries its messages and timers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import random
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voip_core.errors import CallFailed, NegotiationError, ParseError
-from voip_core.sdp import SessionDescription, create_answer
+from voip_core.sdp import SessionDescription, create_answer, create_offer
+from voip_core.sdp.description import Attribute
+from voip_core.sdp.negotiation import reverse_direction
+from voip_core.sip.headers import NameAddress
 from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.transaction import ClientInviteTransaction, ServerInviteTransaction
+from voip_core.sip.uri import SIPURI
 
 if TYPE_CHECKING:
+    from voip_core.sdp.description import MediaDescription
     from voip_core.sip.useragent import UserAgent
 
-__all__ = ["ALLOWED_METHODS", "Dialog"]
+__all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]
 
 logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS")
+ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY")
+
+#: What our side does while it holds the remote, and what resuming restores [RFC 3264 §8.4].
+_DIRECTION_SENDS = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
+_DIRECTION_RECEIVES = {"sendrecv": True, "recvonly": True, "sendonly": False, "inactive": False}
 
 
 def new_tag() -> str:
@@ -37,13 +51,51 @@ def new_tag() -> str:
     return secrets.token_hex(6)
 
 
+def _direction(sends: bool, receives: bool) -> str:
+    if sends:
+        return "sendrecv" if receives else "sendonly"
+    return "recvonly" if receives else "inactive"
+
+
+def _intersect(first: str, second: str) -> str:
+    """The direction both allow: a held side caps what an offer may ask [RFC 3264 §6.1]."""
+    return _direction(
+        _DIRECTION_SENDS[first] and _DIRECTION_SENDS[second],
+        _DIRECTION_RECEIVES[first] and _DIRECTION_RECEIVES[second],
+    )
+
+
+def _audio_stream(description: SessionDescription) -> tuple[MediaDescription, Address, str]:
+    """The first active audio stream: media, RTP address, the remote's direction."""
+    media = next((m for m in description.media if m.media == "audio" and m.port), None)
+    if media is None:
+        raise ParseError("the SDP has no active audio stream")
+    connection = media.connection or description.connection
+    if connection is None:
+        raise ParseError("the SDP has no connection line")
+    return media, (connection.address, media.port), description.direction_of(media)
+
+
+def _sip_uris(routes: Iterable[NameAddress]) -> list[SIPURI]:
+    """The route set: Record-Route URIs (non-SIP ones cannot route and are skipped)."""
+    return [route.uri for route in routes if isinstance(route.uri, SIPURI)]
+
+
+def _address_of(uri: SIPURI) -> Address:
+    """Where a URI says to send: maddr or host, and the port [RFC 3263 §4.2 without DNS]."""
+    host = uri.parameters.get("maddr") or uri.host
+    return (host, uri.port or (5061 if uri.scheme == "sips" else 5060))
+
+
 @dataclass(eq=False)
 class Dialog:
-    """One call's SIP dialog, made by an incoming INVITE [RFC 3261 §12].
+    """One call's SIP dialog [RFC 3261 §12].
 
     Override :meth:`call_received` to decide per call; the default answers
     with the user agent's app. Seed API: ``call_received``, ``ringing``,
-    ``answer``, ``reject``, ``bye``, ``hangup_received``.
+    ``answer``, ``reject``, ``bye``, ``hangup_received``; also :meth:`hold`,
+    :meth:`resume`, :meth:`refresh`, :meth:`transfer` and the
+    :meth:`transfer_received` hook.
     """
 
     user_agent: UserAgent
@@ -57,17 +109,29 @@ class Dialog:
     ended: bool = False
     started_at: float = field(default_factory=time.monotonic)
     #: From value of our in-dialog requests, To value (the remote's, with its tag),
-    #: and where they go [RFC 3261 §12.1].
+    #: where they go, and the proxies on the way [RFC 3261 §12.1].
     local_header: str = ""
     remote_header: str = ""
     remote_target: Any = None
+    route_set: list[SIPURI] = field(default_factory=list)
+    #: Whether we hold the remote (our re-INVITE offered sendonly) [RFC 3264 §8.4].
+    local_hold: bool = False
     _local_cseq: int = 0
+    _remote_cseq: int | None = None
     _ok: SIPResponse | None = None
+    _ok_destination: Any = None
     _ack: SIPRequest | None = None
     _retransmit: asyncio.TimerHandle | None = None
     _answered: asyncio.Future[None] | None = None
+    _final: SIPResponse | None = None
     _app: Any = None
     _session_options: dict[str, Any] = field(default_factory=dict)
+    _sdp_session_id: int = field(default_factory=lambda: secrets.randbits(62))
+    _sdp_version: int = 0
+    _local_sdp: bytes = b""
+    _updating: bool = False  # our re-INVITE is pending
+    _offer_in_ok: bool = False  # we offered in a 200 and wait for the answer in the ACK
+    _transfer_progress: asyncio.Queue[int] | None = None
 
     def __post_init__(self) -> None:
         if not self.outgoing:
@@ -75,8 +139,13 @@ class Dialog:
             self.local_header = str(invite.to.with_tag(self.local_tag))
             self.remote_header = invite.headers.get("From") or ""
             self.remote_target = invite.contact[0].uri if invite.contact else invite.from_header.uri
+            self.route_set = _sip_uris(invite.record_route)  # [RFC 3261 §12.1.1]
+            self._remote_cseq = invite.cseq.number
         else:
             self._local_cseq = self.invite.cseq.number
+
+    def __repr__(self) -> str:
+        return f"Dialog({self.call_id!r}, {'out' if self.outgoing else 'in'})"
 
     @property
     def call_id(self) -> str:
@@ -87,6 +156,13 @@ class Dialog:
     def caller(self) -> str:
         """Who is calling: the From URI of the INVITE."""
         return str(self.invite.from_header.uri)
+
+    @property
+    def local_uri(self) -> str:
+        """Our URI in this dialog (From of our requests)."""
+        return str(NameAddress.parse(self.local_header).uri)
+
+    # Hooks --------------------------------------------------------------------------------
 
     def call_received(self) -> None:
         """An INVITE arrived: answer with the app, or reject when there is none. Override it."""
@@ -99,6 +175,17 @@ class Dialog:
         """The caller hung up (BYE or CANCEL). Override it; call super() to close the media."""
         if self.session is not None:
             self.session.close()
+
+    def transfer_received(self, target: SIPURI) -> bool:
+        """The remote asks us to call ``target`` instead (REFER) [RFC 3515]. Override it.
+
+        Return True to accept (202, then we dial ``target`` with the same app
+        and report progress in NOTIFYs), False to refuse (603). The default
+        accepts.
+        """
+        return True
+
+    # Answering ----------------------------------------------------------------------------
 
     def ringing(self) -> None:
         """Send 180 Ringing."""
@@ -122,19 +209,17 @@ class Dialog:
             offer = SessionDescription.parse(self.invite.body)
             host, port = ua.rtp.local_address
             answer = create_answer(offer, app.sdp_formats(), address=host, port=port)
-            media = next(m for m in offer.media if m.media == "audio" and m.port)
-            connection = media.connection or offer.connection
-            if connection is None:
-                raise ParseError("the SDP offer has no connection line")
+            media, remote, direction = _audio_stream(offer)
             self.session = app(
                 rtp=ua.rtp,
                 dialog=self,
                 media=media,
                 caller=self.caller,
-                remote_address=(connection.address, media.port),
+                remote_address=remote,
+                direction=reverse_direction(direction),
                 **session_options,
             )
-        except (NegotiationError, ParseError, StopIteration) as error:
+        except (NegotiationError, ParseError) as error:
             logger.info("call %s from %s: 488 (%s)", self.call_id, self.caller, error)
             self.reject(488, "Not Acceptable Here")
             return None
@@ -142,17 +227,45 @@ class Dialog:
             200,
             to_tag=self.local_tag,
             headers=[
-                ("Contact", f"<{ua.contact_uri}>"),
-                ("Allow", ", ".join(ALLOWED_METHODS)),
-                ("Content-Type", "application/sdp"),
+                *self._contact_headers(),
                 *[("Record-Route", value) for value in self.invite.headers.get_all("Record-Route")],
             ],
         )
-        ok.body = answer.serialize()
-        self._ok = ok
-        self._respond(ok)
-        self._schedule_retransmission(ua.timers.t1, 0.0)
+        ok.body = self._versioned(answer)
+        self._send_ok(ok, self._server_transaction())
         return self.session
+
+    def _contact_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Contact", f"<{self.user_agent.contact_uri}>"),
+            ("Allow", ", ".join(ALLOWED_METHODS)),
+            ("Content-Type", "application/sdp"),
+        ]
+
+    def _server_transaction(self) -> ServerInviteTransaction:
+        assert isinstance(self.transaction, ServerInviteTransaction)
+        return self.transaction
+
+    def _versioned(self, description: SessionDescription) -> bytes:
+        """Our SDP: one o= id per dialog, a version that grows on change [RFC 3264 §8]."""
+        description.origin.session_id = self._sdp_session_id
+        description.origin.session_version = self._sdp_version
+        body = description.serialize()
+        if self._local_sdp and body != self._local_sdp:
+            self._sdp_version += 1
+            description.origin.session_version = self._sdp_version
+            body = description.serialize()
+        self._local_sdp = body
+        return body
+
+    def _send_ok(self, ok: SIPResponse, transaction: ServerInviteTransaction) -> None:
+        """Send a 2xx to an INVITE and retransmit it until the ACK [RFC 3261 §13.3.1.4]."""
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+        self._ok = ok
+        self._ok_destination = self.user_agent._destination(transaction) or self.source
+        self.user_agent._execute(transaction, transaction.send_response(ok))
+        self._schedule_retransmission(self.user_agent.timers.t1, 0.0)
 
     def _schedule_retransmission(self, interval: float, elapsed: float) -> None:
         ua = self.user_agent
@@ -164,16 +277,36 @@ class Dialog:
         )
 
     def _retransmit_ok(self, interval: float, elapsed: float) -> None:
-        if self.confirmed or self.ended or self._ok is None:
+        if self.ended or self._ok is None:
             return
-        self._respond(self._ok)
+        self.user_agent._send(self._ok, self._ok_destination)
         self._schedule_retransmission(min(2 * interval, self.user_agent.timers.t2), elapsed)
 
     def _ack_timeout(self) -> None:
-        if self.confirmed or self.ended:
+        if self.ended or self._ok is None:
             return
         logger.warning("call %s: no ACK for our 200 OK; hanging up", self.call_id)
+        self._ok = None
         self.bye()
+
+    def ack_received(self, ack: SIPRequest | None = None) -> None:
+        """The ACK for our 2xx: the dialog is confirmed (and an offer in our 2xx answered)."""
+        if ack is not None and self._ok is not None and ack.cseq.number != self._ok.cseq.number:
+            return  # the ACK of an older INVITE, retransmitted
+        self.confirmed = True
+        self._ok = None
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+        if self._offer_in_ok:
+            self._offer_in_ok = False
+            if ack is not None and ack.body:
+                self._apply_remote_sdp(ack.body, answer=True)
+
+    def _respond(self, response: SIPResponse) -> None:
+        transaction = self._server_transaction()
+        self.user_agent._execute(transaction, transaction.send_response(response))
+
+    # Ending -------------------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Abandon our INVITE before it is answered: send CANCEL [RFC 3261 §9.1]."""
@@ -183,12 +316,6 @@ class Dialog:
         if self.session is not None:
             self.session.close()
         self.user_agent._send_cancel(self)
-
-    def ack_received(self) -> None:
-        """The ACK for our 2xx: the dialog is confirmed."""
-        self.confirmed = True
-        if self._retransmit is not None:
-            self._retransmit.cancel()
 
     def bye(self) -> None:
         """Hang up: send BYE [RFC 3261 §15.1.1] and stop the media."""
@@ -202,12 +329,237 @@ class Dialog:
             self._retransmit.cancel()
         if self.session is not None:
             self.session.close()
-        self.user_agent._send_bye(self)
+        self.user_agent._spawn(self._send_bye(), f"BYE {self.call_id}")
         self.user_agent._forget(self)
 
-    def _respond(self, response: SIPResponse) -> None:
-        assert isinstance(self.transaction, ServerInviteTransaction)
-        self.user_agent._execute(self.transaction, self.transaction.send_response(response))
+    async def _send_bye(self) -> None:
+        response = await self.user_agent.request(
+            lambda extra: self.create_request("BYE", headers=extra), self.next_hop
+        )
+        if response.status_code >= 300:
+            logger.info("call %s: BYE answered %d", self.call_id, response.status_code)
+
+    def bye_received(self) -> None:
+        """The remote hung up: stop the media, end the dialog."""
+        self.ended = True
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+        self.hangup_received()
+        self.user_agent._forget(self)
+
+    # In-dialog requests -------------------------------------------------------------------
+
+    @property
+    def next_hop(self) -> Address:
+        """Where our in-dialog requests go [RFC 3261 §12.2.1.1, §8.1.2].
+
+        The first route when there is a route set; else the outbound proxy;
+        else where the INVITE came from (or went to): behind NAT the remote's
+        Contact is a private address a request would never reach (the
+        symmetric signalling of RFC 3581 carried into the dialog).
+        """
+        if self.route_set:
+            return _address_of(self.route_set[0])
+        proxy = self.user_agent.outbound_proxy
+        return _address_of(proxy) if proxy is not None else self.source
+
+    def create_request(
+        self,
+        method: str,
+        *,
+        cseq: int | None = None,
+        body: bytes = b"",
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> SIPRequest:
+        """A request inside this dialog [RFC 3261 §12.2.1.1].
+
+        The Request-URI is the remote target, with the route set in Route
+        (loose routing); with a strict router first, the Request-URI is that
+        router and the remote target goes last in Route.
+        """
+        if cseq is None:
+            self._local_cseq += 1
+            cseq = self._local_cseq
+        uri = self.remote_target
+        routes = [f"<{route}>" for route in self.route_set]
+        if self.route_set and "lr" not in self.route_set[0].parameters:
+            uri = dataclasses.replace(self.route_set[0], parameters={}, headers={})
+            routes = [*routes[1:], f"<{self.remote_target}>"]
+        fields = [
+            ("Via", self.user_agent._via()),
+            ("Max-Forwards", "70"),
+            ("From", self.local_header),
+            ("To", self.remote_header),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{cseq} {method}"),
+            *[("Route", route) for route in routes],
+            *headers,
+        ]
+        return self.user_agent._build_request(method, uri, fields, body)
+
+    def check_cseq(self, request: SIPRequest) -> bool:
+        """Whether an in-dialog request's CSeq is in order (else 500) [RFC 3261 §12.2.2]."""
+        number = request.cseq.number
+        if request.method in ("ACK", "CANCEL"):
+            return True
+        if self._remote_cseq is not None and number < self._remote_cseq:
+            return False
+        self._remote_cseq = number
+        return True
+
+    # Session changes (re-INVITE) ----------------------------------------------------------
+
+    def reinvite_received(self, transaction: ServerInviteTransaction, request: SIPRequest) -> None:
+        """An INVITE in the dialog: hold, resume, new address or refresh [RFC 3261 §14.2]."""
+        if self._updating:
+            self._reply(transaction, 491)  # glare: both sides sent a re-INVITE [RFC 3261 §14.2]
+            return
+        if self._ok is not None:  # still waiting for the ACK of the previous one
+            self._reply(transaction, 500, headers=[("Retry-After", str(random.randint(0, 10)))])
+            return
+        if request.contact:
+            self.remote_target = request.contact[0].uri  # a target refresh [RFC 3261 §12.2.2]
+        ok = request.create_response(200, headers=self._contact_headers())
+        if request.body:
+            try:
+                ok.body = self._answer_offer(request.body)
+            except (NegotiationError, ParseError) as error:
+                logger.info("call %s: re-INVITE refused with 488 (%s)", self.call_id, error)
+                self._reply(transaction, 488)
+                return
+        else:
+            ok.body = self._offer()  # the offer goes in our 200, the answer in the ACK
+            self._offer_in_ok = True
+        self._send_ok(ok, transaction)
+
+    def update_received(self, request: SIPRequest) -> SIPResponse:
+        """UPDATE [RFC 3311]: a session refresh, or a new offer answered at once."""
+        ok = request.create_response(200, headers=self._contact_headers())
+        if request.body:
+            ok.body = self._answer_offer(request.body)
+        else:
+            ok.headers.remove("Content-Type")
+        return ok
+
+    def _reply(
+        self,
+        transaction: ServerInviteTransaction,
+        status: int,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        response = transaction.request.create_response(status, headers=headers)
+        self.user_agent._execute(transaction, transaction.send_response(response))
+
+    def _answer_offer(self, body: bytes) -> bytes:
+        """Answer a new offer, keeping our codec and our hold [RFC 3264 §8]."""
+        offer = SessionDescription.parse(body)
+        host, port = self.user_agent.rtp.local_address
+        formats = self._current_formats()
+        answer = create_answer(offer, formats, address=host, port=port)
+        media, remote, direction = _audio_stream(offer)
+        wanted = "sendonly" if self.local_hold else "sendrecv"
+        ours = _intersect(reverse_direction(direction), wanted)
+        answer_media = next(m for m in answer.media if m.port)
+        answer_media.attributes = [
+            a for a in answer_media.attributes if a.name not in _DIRECTION_SENDS
+        ] + [Attribute(ours)]
+        self._apply(media, remote, ours)
+        return self._versioned(answer)
+
+    def _current_formats(self) -> list[Any]:
+        """What we offer or accept in a re-INVITE: the app's formats, ours first."""
+        app = self._app or self.user_agent.app
+        session = self.session
+        return list(session.sdp_formats() if session is not None else app.sdp_formats())
+
+    def _offer(self, *, direction: str | None = None) -> bytes:
+        host, port = self.user_agent.rtp.local_address
+        direction = direction or ("sendonly" if self.local_hold else "sendrecv")
+        offer = create_offer(self._current_formats(), address=host, port=port, direction=direction)
+        return self._versioned(offer)
+
+    def _apply(self, media: MediaDescription, remote: Address, direction: str) -> None:
+        if self.session is None or not hasattr(self.session, "media_updated"):
+            return
+        if remote[0] in ("0.0.0.0", "::"):  # RFC 2543 hold: keep the address, stop sending
+            remote = self.session.remote_address
+            direction = _intersect(direction, "recvonly")
+        self.session.media_updated(media, remote, direction)
+
+    def _apply_remote_sdp(self, body: bytes, *, answer: bool) -> None:
+        """Take the remote's answer to our offer: its direction reversed is ours."""
+        try:
+            description = SessionDescription.parse(body)
+            media, remote, direction = _audio_stream(description)
+        except ParseError as error:
+            logger.warning("call %s: unusable SDP answer (%s)", self.call_id, error)
+            return
+        self._apply(media, remote, reverse_direction(direction))
+
+    async def hold(self) -> None:
+        """Put the remote on hold: re-INVITE with ``sendonly`` [RFC 3264 §8.4]."""
+        self.local_hold = True
+        await self._reinvite()
+
+    async def resume(self) -> None:
+        """Take the remote off hold: re-INVITE with ``sendrecv`` [RFC 3264 §8.4]."""
+        self.local_hold = False
+        await self._reinvite()
+
+    async def refresh(self) -> None:
+        """Refresh the session: a re-INVITE with the unchanged SDP [RFC 4028 §7.4]."""
+        await self._reinvite()
+
+    async def _reinvite(self, attempts: int = 4) -> None:
+        """Send a re-INVITE with our offer; on 491 wait and retry [RFC 3261 §14.1].
+
+        Raises:
+            CallFailed: the remote refused the change (the session stays as it
+                was), or the dialog ended (481/408: we hang up).
+        """
+        if self.ended:
+            raise CallFailed(481, "Call/Transaction Does Not Exist")
+        for _ in range(attempts):
+            while self._updating or self._ok is not None:
+                await asyncio.sleep(self.user_agent.timers.t1)
+            self._updating = True
+            try:
+                response = await self.user_agent.invite_in_dialog(self, self._offer())
+            finally:
+                self._updating = False
+            code = response.status_code
+            if code < 300:
+                self._apply_remote_sdp(response.body, answer=True)
+                return
+            if code == 491:
+                # The Call-ID's owner waits 2.1-4 s, the other side 0-2 s [RFC 3261 §14.1].
+                scale = self.user_agent.timers.t1 / 0.5
+                low, high = (2.1, 4.0) if self.outgoing else (0.0, 2.0)
+                await asyncio.sleep(random.uniform(low, high) * scale)
+                continue
+            if code in (408, 481):
+                self.bye()  # the dialog is gone [RFC 3261 §12.2.1.2]
+            raise CallFailed(code, response.reason)
+        raise CallFailed(491, "Request Pending")
+
+    # Transfer -----------------------------------------------------------------------------
+
+    async def transfer(self, target: str | SIPURI, *, timeout: float = 32.0) -> int:
+        """Blind transfer: ask the remote to call ``target`` (REFER) [RFC 3515, RFC 5589].
+
+        Waits for the remote's NOTIFY with the final status of its call to
+        ``target``; on success hangs up this call.
+
+        Returns:
+            The final status code the transfer target answered (200...).
+
+        Raises:
+            CallFailed: REFER refused, or the transfer failed, or no final
+                NOTIFY came within ``timeout`` seconds (408).
+        """
+        from voip_core.sip.transfer import send_refer
+
+        return await send_refer(self, target, timeout=timeout)
 
     # Outgoing calls -----------------------------------------------------------------------
 
@@ -220,25 +572,30 @@ class Dialog:
                 self._start_media(response)  # early media [RFC 3960]
             return
         if code >= 300:
-            self.ended = True
+            self._final = response
             if future is not None and not future.done():
                 future.set_exception(CallFailed(code, response.reason))
             return
         if self._ack is not None:  # a retransmitted 2xx: ACK it again [RFC 3261 §13.2.2.4]
-            self.user_agent._send(self._ack, self.source)
+            self.user_agent._send(self._ack, self.next_hop)
             return
         self.remote_header = response.headers.get("To") or ""
         if response.contact:
             self.remote_target = response.contact[0].uri
+        # The UAC's route set is the 2xx's Record-Route reversed [RFC 3261 §12.1.2].
+        self.route_set = _sip_uris(reversed(response.record_route))
         self.user_agent.dialogs[(self.call_id, self.local_tag)] = self
-        self._ack = self.user_agent._in_dialog_request(self, "ACK", cseq=self.invite.cseq.number)
-        self.user_agent._send(self._ack, self.source)
+        self._ack = self.create_request("ACK", cseq=self.invite.cseq.number)
+        self._local_cseq = max(self._local_cseq, self.invite.cseq.number)
+        self.user_agent._send(self._ack, self.next_hop)
         self.confirmed = True
         if self.session is None and not self._start_media(response):
             self.bye()
             if future is not None and not future.done():
                 future.set_exception(CallFailed(488, "Not Acceptable Here"))
             return
+        if self.session is not None and response.body and self.session.media is not None:
+            self._apply_remote_sdp(response.body, answer=True)  # 200 may differ from 183
         if future is not None and not future.done():
             future.set_result(None)
 
@@ -246,19 +603,17 @@ class Dialog:
         ua = self.user_agent
         try:
             answer = SessionDescription.parse(response.body)
-            media = next(m for m in answer.media if m.media == "audio" and m.port)
-            connection = media.connection or answer.connection
-            if connection is None:
-                raise ParseError("the SDP answer has no connection line")
+            media, remote, direction = _audio_stream(answer)
             self.session = self._app(
                 rtp=ua.rtp,
                 dialog=self,
                 media=media,
                 caller=str(self.invite.to.uri),
-                remote_address=(connection.address, media.port),
+                remote_address=remote,
+                direction=reverse_direction(direction),
                 **self._session_options,
             )
-        except (NegotiationError, ParseError, StopIteration) as error:
+        except (NegotiationError, ParseError) as error:
             logger.warning("call %s: unusable SDP answer (%s)", self.call_id, error)
             return False
         return True

@@ -23,12 +23,13 @@ import asyncio
 import logging
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from voip_core.errors import CallFailed, ParseError
+from voip_core.errors import AuthenticationError, CallFailed, NegotiationError, ParseError
 from voip_core.sdp import create_offer
-from voip_core.sip.dialog import ALLOWED_METHODS, Dialog, new_tag
+from voip_core.sip.auth import Credentials, DigestSession
+from voip_core.sip.dialog import ALLOWED_METHODS, Dialog, _address_of, new_tag
 from voip_core.sip.headers import Headers, Via
 from voip_core.sip.message import (
     SIPRequest,
@@ -38,6 +39,8 @@ from voip_core.sip.message import (
     salvage_for_400,
     validate_request,
 )
+from voip_core.sip.policy import SUPPORTED_OPTIONS, refusal
+from voip_core.sip.registration import Registration
 from voip_core.sip.transaction import (
     Action,
     ClientInviteTransaction,
@@ -58,6 +61,7 @@ from voip_core.sip.transaction import (
     new_branch,
     server_key,
 )
+from voip_core.sip.transfer import notify_received, refer_received
 from voip_core.sip.uri import SIPURI
 
 __all__ = ["ALLOWED_METHODS", "Dialog", "UserAgent"]
@@ -98,6 +102,10 @@ class UserAgent:
         rtp: The RTP endpoint the calls' media use.
         dialog_class: The Dialog class made for each incoming INVITE.
         timers: T1, T2, T4.
+        on_call_ended: Called with each dialog that ends.
+        credentials: Username and password for digest challenges (401/407)
+            on REGISTER, INVITE, BYE and the rest [RFC 3261 §22].
+        outbound_proxy: Send every request through this proxy (a SIP URI).
     """
 
     def __init__(
@@ -108,6 +116,8 @@ class UserAgent:
         dialog_class: type[Dialog] = Dialog,
         timers: TimerConfig | None = None,
         on_call_ended: Callable[[Dialog], None] | None = None,
+        credentials: Credentials | None = None,
+        outbound_proxy: str | SIPURI | None = None,
     ) -> None:
         self.app = app
         self.rtp = rtp
@@ -121,6 +131,13 @@ class UserAgent:
         self._client: dict[tuple[str, str], tuple[Transaction, Address]] = {}
         self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._outgoing: dict[int, Dialog] = {}
+        self._handlers: dict[int, Callable[[SIPResponse], None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.credentials = credentials
+        self.outbound_proxy = (
+            SIPURI.parse(outbound_proxy) if isinstance(outbound_proxy, str) else outbound_proxy
+        )
+        self.registrations: list[Registration] = []
         self.dropped_datagrams = 0
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Address:
@@ -148,13 +165,27 @@ class UserAgent:
         )
 
     def close(self) -> None:
-        """Hang up every call and close the socket."""
+        """Hang up every call and close the socket (registrations just stop refreshing)."""
         for dialog in list(self.dialogs.values()):
             dialog.bye()
+        for registration in self.registrations:
+            registration.close()
         for handle in self._timers.values():
             handle.cancel()
+        for task in self._tasks:
+            task.cancel()
         if self.transport is not None:
             self.transport.close()
+
+    async def shutdown(self, timeout: float = 2.0) -> None:
+        """Hang up every call, unregister every AOR, then close [RFC 3261 §10.2.2]."""
+        for dialog in list(self.dialogs.values()):
+            dialog.bye()
+        unregistering = [registration.unregister() for registration in self.registrations]
+        pending = [*unregistering, *[asyncio.shield(task) for task in list(self._tasks)]]
+        if pending:
+            await asyncio.wait([asyncio.ensure_future(item) for item in pending], timeout=timeout)
+        self.close()
 
     # Receiving ----------------------------------------------------------------------------
 
@@ -238,7 +269,7 @@ class UserAgent:
         if request.method == "ACK":
             dialog = self._dialog_for(request)
             if dialog is not None:
-                dialog.ack_received()
+                dialog.ack_received(request)
             return
         transaction: Transaction
         if request.method == "INVITE":
@@ -263,47 +294,73 @@ class UserAgent:
 
     def _deliver_request(self, transaction: Transaction, request: SIPRequest) -> None:
         method = request.method
-        max_forwards = request.max_forwards
-        if max_forwards is not None and max_forwards <= 0 and method != "OPTIONS":
-            self._reply(transaction, 483)
+        refused = refusal(request, allowed=ALLOWED_METHODS)
+        if refused is not None:
+            status, reason, headers = refused
+            self._reply(transaction, status, headers=headers, reason=reason)
+            return
+        if method == "CANCEL":
+            self._cancel(transaction, request)
+            return
+        if request.to.tag is None:
+            if method == "INVITE":
+                self._new_call(transaction, request)
+            elif method == "OPTIONS":
+                self._reply(transaction, 200, headers=self._capabilities())
+            else:
+                self._reply(transaction, 481)  # BYE, REFER, NOTIFY... need a dialog
+            return
+        dialog = self._dialog_for(request)
+        if dialog is None:
+            self._reply(transaction, 200 if method == "OPTIONS" else 481)
+            return
+        if not dialog.check_cseq(request):
+            self._reply(transaction, 500, reason="CSeq Out of Order")  # [RFC 3261 §12.2.2]
             return
         if method == "INVITE":
-            if request.to.tag is not None:
-                self._reply(transaction, 481 if self._dialog_for(request) is None else 488)
-                return
             assert isinstance(transaction, ServerInviteTransaction)
-            source = self._server[server_key(request)][1]
-            dialog = self.dialog_class(self, request, transaction, source)
-            self.dialogs[(request.call_id, dialog.local_tag)] = dialog
-            try:
-                dialog.call_received()
-            except Exception:
-                logger.exception("call_received failed for %s", request.call_id)
-                if transaction.state is State.PROCEEDING:
-                    dialog.reject(500)
+            dialog.reinvite_received(transaction, request)
         elif method == "BYE":
-            existing = self._dialog_for(request)
-            if existing is None:
-                self._reply(transaction, 481)
-                return
             self._reply(transaction, 200)
-            existing.ended = True
-            existing.hangup_received()
-            self._forget(existing)
-        elif method == "CANCEL":
-            self._cancel(transaction, request)
-        elif method == "OPTIONS":
-            self._reply(
-                transaction,
-                200,
-                headers=[
-                    ("Allow", ", ".join(ALLOWED_METHODS)),
-                    ("Accept", "application/sdp"),
-                    ("Supported", ""),
-                ],
-            )
+            dialog.bye_received()
+        elif method == "UPDATE":
+            try:
+                response = dialog.update_received(request)
+            except (NegotiationError, ParseError) as error:
+                logger.info("call %s: UPDATE refused (%s)", dialog.call_id, error)
+                self._reply(transaction, 488)
+                return
+            self._execute(transaction, transaction.send_response(response))  # type: ignore[attr-defined]
+        elif method == "REFER":
+            status, reason = refer_received(dialog, request)
+            contact = [("Contact", f"<{self.contact_uri}>")] if status == 202 else []
+            self._reply(transaction, status, headers=contact, reason=reason)
+        elif method == "NOTIFY":
+            status, reason = notify_received(dialog, request)
+            self._reply(transaction, status, reason=reason)
         else:
-            self._reply(transaction, 405, headers=[("Allow", ", ".join(ALLOWED_METHODS))])
+            self._reply(transaction, 200, headers=self._capabilities())  # OPTIONS
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        """What OPTIONS answers [RFC 3261 §11.2]."""
+        return [
+            ("Allow", ", ".join(ALLOWED_METHODS)),
+            ("Accept", "application/sdp"),
+            ("Accept-Encoding", "identity"),
+            ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
+        ]
+
+    def _new_call(self, transaction: Transaction, request: SIPRequest) -> None:
+        assert isinstance(transaction, ServerInviteTransaction)
+        source = self._server[server_key(request)][1]
+        dialog = self.dialog_class(self, request, transaction, source)
+        self.dialogs[(request.call_id, dialog.local_tag)] = dialog
+        try:
+            dialog.call_received()
+        except Exception:
+            logger.exception("call_received failed for %s", request.call_id)
+            if transaction.state is State.PROCEEDING:
+                dialog.reject(500)
 
     def _cancel(self, transaction: Transaction, cancel: SIPRequest) -> None:
         """CANCEL: 200 to it, 487 to the INVITE if still pending [RFC 3261 §9.2]."""
@@ -325,11 +382,18 @@ class UserAgent:
                 dialog.hangup_received()
 
     def _reply(
-        self, transaction: Transaction, status: int, headers: list[tuple[str, str]] | None = None
+        self,
+        transaction: Transaction,
+        status: int,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        reason: str | None = None,
     ) -> None:
-        response = transaction.request.create_response(
-            status, to_tag=new_tag() if status > 100 else None, headers=headers or []
-        )
+        request = transaction.request
+        to_tag = None
+        if status > 100 and request.to.tag is None:
+            to_tag = new_tag()
+        response = request.create_response(status, reason, to_tag=to_tag, headers=headers or [])
         self._execute(transaction, transaction.send_response(response))  # type: ignore[attr-defined]
 
     def _response_received(self, response: SIPResponse) -> None:
@@ -349,32 +413,134 @@ class UserAgent:
         host, port = self.local_address
         return f"SIP/2.0/UDP {_host_for_uri(host)}:{port};branch={new_branch()};rport"
 
-    def _in_dialog_request(
-        self, dialog: Dialog, method: str, *, cseq: int | None = None
+    def _build_request(
+        self, method: str, uri: Any, fields: list[tuple[str, str]], body: bytes = b""
     ) -> SIPRequest:
-        """A request inside ``dialog`` [RFC 3261 §12.2.1.1]."""
-        headers = Headers()
-        headers.add("Via", self._via())
-        headers.add("Max-Forwards", "70")
-        headers.add("From", dialog.local_header)
-        headers.add("To", dialog.remote_header)
-        headers.add("Call-ID", dialog.call_id)
-        if cseq is None:
-            dialog._local_cseq += 1
-            cseq = dialog._local_cseq
-        headers.add("CSeq", f"{cseq} {method}")
+        """A request from its header fields, with our User-Agent."""
+        headers = Headers(fields)
         headers.add("User-Agent", USER_AGENT)
-        return SIPRequest(method, dialog.remote_target, headers)
+        return SIPRequest(method, uri, headers, body)
 
-    def _send_bye(self, dialog: Dialog) -> None:
-        bye = self._in_dialog_request(dialog, "BYE")
-        # To where the INVITE came from (or went to), not to the Contact's host: behind
-        # NAT the Contact is a private address the BYE would never reach (the
-        # symmetric-signalling practice of RFC 3581 carried into the dialog).
-        destination = dialog.source
-        transaction = ClientNonInviteTransaction(bye, timers=self.timers)
-        self._client[client_key(bye)] = (transaction, destination)
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run a coroutine in the background; its failure is logged, never lost."""
+        task = self.loop.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s failed: %r", task.get_name(), task.exception())
+
+    def start_client(
+        self,
+        request: SIPRequest,
+        destination: Address,
+        on_response: Callable[[SIPResponse], None],
+    ) -> Transaction:
+        """Send ``request`` in a new client transaction; responses go to ``on_response``.
+
+        A timeout comes as a 408 and a transport failure as a 503 made
+        locally [RFC 3261 §8.1.3.1].
+        """
+        transaction: Transaction
+        if request.method == "INVITE":
+            transaction = ClientInviteTransaction(request, timers=self.timers)
+        else:
+            transaction = ClientNonInviteTransaction(request, timers=self.timers)
+        self._client[client_key(request)] = (transaction, destination)
+        self._handlers[id(transaction)] = on_response
         self._execute(transaction, transaction.start())
+        return transaction
+
+    async def request(
+        self,
+        build: Callable[[list[tuple[str, str]]], SIPRequest],
+        destination: Address,
+        *,
+        digest: DigestSession | None = None,
+    ) -> SIPResponse:
+        """Send a non-INVITE request and return its final response, answering challenges.
+
+        ``build(extra_headers)`` makes the request (a fresh CSeq each call);
+        on 401/407 it is rebuilt with our credentials [RFC 3261 §22.2]. A
+        refused answer ends in the 401/407 being returned, never a loop.
+        Pass a ``digest`` kept between requests (a registration's) to reuse
+        its nonce with the next nonce count instead of waiting to be
+        challenged again [RFC 7616 §3.4].
+        """
+        preemptive = digest is not None
+        digest = digest or DigestSession()
+        extra: list[tuple[str, str]] = []
+        while True:
+            request = build(extra)
+            if preemptive and self.credentials is not None:
+                header = digest.preemptive_authorization(
+                    self.credentials, method=request.method, uri=str(request.uri), body=request.body
+                )
+                if header is not None:
+                    request.headers.add(*header)
+                preemptive = False
+            response = await self._final_response(request, destination)
+            authorization = self._answer_challenge(digest, request, response)
+            if authorization is None:
+                return response
+            extra = [authorization]
+
+    async def _final_response(self, request: SIPRequest, destination: Address) -> SIPResponse:
+        future: asyncio.Future[SIPResponse] = self.loop.create_future()
+
+        def on_response(response: SIPResponse) -> None:
+            if response.status_code >= 200 and not future.done():
+                future.set_result(response)
+
+        self.start_client(request, destination, on_response)
+        return await future
+
+    def _answer_challenge(
+        self, digest: DigestSession, request: SIPRequest, response: SIPResponse
+    ) -> tuple[str, str] | None:
+        """The header answering a 401/407, or None to stop (no credentials, refused)."""
+        if response.status_code not in (401, 407) or self.credentials is None:
+            return None
+        name = "WWW-Authenticate" if response.status_code == 401 else "Proxy-Authenticate"
+        try:
+            return digest.response_to(
+                response.status_code,
+                response.headers.get_all(name),
+                self.credentials,
+                request.method,
+                str(request.uri),
+                request.body,
+            )
+        except AuthenticationError as error:
+            logger.warning("%s to %s: %s", request.method, request.uri, error)
+            return None
+
+    async def invite_in_dialog(self, dialog: Dialog, body: bytes) -> SIPResponse:
+        """A re-INVITE with ``body`` (our offer); ACKs a 2xx and returns the final response."""
+        extra: list[tuple[str, str]] = []
+        digest = DigestSession()
+        while True:
+            invite = dialog.create_request(
+                "INVITE",
+                body=body,
+                headers=[
+                    ("Contact", f"<{self.contact_uri}>"),
+                    ("Allow", ", ".join(ALLOWED_METHODS)),
+                    ("Content-Type", "application/sdp"),
+                    *extra,
+                ],
+            )
+            response = await self._final_response(invite, dialog.next_hop)
+            if 200 <= response.status_code < 300:
+                ack = dialog.create_request("ACK", cseq=invite.cseq.number)
+                self._send(ack, dialog.next_hop)
+                return response
+            authorization = self._answer_challenge(digest, invite, response)
+            if authorization is None:
+                return response
+            extra = [authorization]
 
     def _send_cancel(self, dialog: Dialog) -> None:
         """CANCEL: the INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via."""
@@ -386,10 +552,22 @@ class UserAgent:
         headers.add("To", invite.headers.get("To") or "")
         headers.add("Call-ID", invite.call_id)
         headers.add("CSeq", f"{invite.cseq.number} CANCEL")
+        for route in invite.headers.get_all("Route"):
+            headers.add("Route", route)  # [RFC 3261 §9.1]
         cancel = SIPRequest("CANCEL", invite.uri, headers)
-        transaction = ClientNonInviteTransaction(cancel, timers=self.timers)
-        self._client[client_key(cancel)] = (transaction, dialog.source)
-        self._execute(transaction, transaction.start())
+        self.start_client(cancel, dialog.source, lambda response: None)
+
+    def register(
+        self,
+        aor: str | SIPURI,
+        *,
+        registrar: str | SIPURI | None = None,
+        expires: int = 3600,
+    ) -> Registration:
+        """A :class:`Registration` of ``aor`` to our Contact; await its ``register()``."""
+        registration = Registration(self, aor, registrar=registrar, expires=expires)
+        self.registrations.append(registration)
+        return registration
 
     async def dial(
         self,
@@ -400,12 +578,18 @@ class UserAgent:
         timeout: float | None = None,
         **session_options: Any,
     ) -> Dialog:
-        """Call ``target`` directly (no registrar) and wait until it answers.
+        """Call ``target`` and wait until it answers.
+
+        Without an outbound proxy the INVITE goes straight to the target's
+        host and port (direct mode, no registrar); with one, through it with
+        a preloaded Route [RFC 3261 §8.1.2]. 401/407 challenges are answered
+        with the user agent's credentials.
 
         Args:
             target: A SIP URI (``sip:bob@127.0.0.1:5062``).
             app: The Session class for the call's media (default: the UA's app).
-            caller: Our From URI (default ``sip:voip@HOST:PORT``).
+            caller: Our From URI (default: the registered AOR, else
+                ``sip:voip@HOST:PORT``).
             timeout: Seconds to wait for an answer before sending CANCEL.
             session_options: More arguments for the app's constructor.
 
@@ -419,46 +603,92 @@ class UserAgent:
         uri = target if isinstance(target, SIPURI) else SIPURI.parse(target)
         app = app or self.app
         host, port = self.local_address
-        rtp_host, rtp_port = self.rtp.local_address
+        if caller is None and self.registrations:
+            caller = str(self.registrations[0].aor)
         local_tag = new_tag()
+        from_header = f"<{caller or f'sip:voip@{_host_for_uri(host)}:{port}'}>;tag={local_tag}"
+        call_id = f"{secrets.token_hex(10)}@{_host_for_uri(host)}"
+        proxy = self.outbound_proxy
+        destination = _address_of(proxy) if proxy is not None else _address_of(uri)
+        cseq = 1
+        extra: list[tuple[str, str]] = []
+        digest = DigestSession()
+        loop = self.loop
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            identity = (from_header, local_tag, call_id, cseq)
+            dialog = self._invite(uri, destination, app, identity, extra)
+            dialog._session_options = session_options
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            assert dialog._answered is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(dialog._answered), remaining)
+                return dialog
+            except TimeoutError:
+                dialog.cancel()
+                raise CallFailed(408, "Request Timeout") from None
+            except asyncio.CancelledError:
+                dialog.cancel()
+                raise
+            except CallFailed:
+                final = dialog._final
+                dialog.ended = True
+                authorization = (
+                    None if final is None else self._answer_challenge(digest, dialog.invite, final)
+                )
+                if authorization is None:
+                    raise
+                extra, cseq = [authorization], cseq + 1
+
+    def _invite(
+        self,
+        uri: SIPURI,
+        destination: Address,
+        app: Any,
+        identity: tuple[str, str, str, int],
+        extra: list[tuple[str, str]],
+    ) -> Dialog:
+        """Send one INVITE (a new transaction; a retry after 401/407 keeps Call-ID and tag).
+
+        ``identity`` is (From, its tag, Call-ID, CSeq number).
+        """
+        from_header, local_tag, call_id, cseq = identity
+        rtp_host, rtp_port = self.rtp.local_address
         offer = create_offer(app.sdp_formats(), address=rtp_host, port=rtp_port)
-        headers = Headers()
-        headers.add("Via", self._via())
-        headers.add("Max-Forwards", "70")
-        headers.add(
-            "From", f"<{caller or f'sip:voip@{_host_for_uri(host)}:{port}'}>;tag={local_tag}"
+        proxy = self.outbound_proxy
+        routes = [("Route", f"<{proxy.with_parameters(lr=None)}>")] if proxy is not None else []
+        invite = self._build_request(
+            "INVITE",
+            uri,
+            [
+                ("Via", self._via()),
+                ("Max-Forwards", "70"),
+                ("From", from_header),
+                ("To", f"<{uri}>"),
+                ("Call-ID", call_id),
+                ("CSeq", f"{cseq} INVITE"),
+                *routes,
+                ("Contact", f"<{self.contact_uri}>"),
+                ("Allow", ", ".join(ALLOWED_METHODS)),
+                *extra,
+                ("Content-Type", "application/sdp"),
+            ],
+            offer.serialize(),
         )
-        headers.add("To", f"<{uri}>")
-        headers.add("Call-ID", f"{secrets.token_hex(10)}@{_host_for_uri(host)}")
-        headers.add("CSeq", "1 INVITE")
-        headers.add("Contact", f"<{self.contact_uri}>")
-        headers.add("Allow", ", ".join(ALLOWED_METHODS))
-        headers.add("User-Agent", USER_AGENT)
-        headers.add("Content-Type", "application/sdp")
-        invite = SIPRequest("INVITE", uri, headers, offer.serialize())
-        destination = (uri.host, uri.port or 5060)
         transaction = ClientInviteTransaction(invite, timers=self.timers)
         dialog = self.dialog_class(
             self, invite, transaction, destination, local_tag=local_tag, outgoing=True
         )
-        dialog.local_header = headers.get("From") or ""
+        dialog.local_header = from_header
         dialog.remote_target = uri
         dialog._app = app
-        dialog._session_options = session_options
         dialog._answered = self.loop.create_future()
         # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
         dialog._answered.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._client[client_key(invite)] = (transaction, destination)
+        self._handlers[id(transaction)] = dialog.response_received
         self._outgoing[id(transaction)] = dialog
         self._execute(transaction, transaction.start())
-        try:
-            await asyncio.wait_for(asyncio.shield(dialog._answered), timeout)
-        except TimeoutError:
-            dialog.cancel()
-            raise CallFailed(408, "Request Timeout") from None
-        except asyncio.CancelledError:
-            dialog.cancel()
-            raise
         return dialog
 
     def _send(self, message: SIPRequest | SIPResponse, destination: Address) -> None:
@@ -494,8 +724,8 @@ class UserAgent:
             elif isinstance(action, Deliver):
                 if isinstance(action.message, SIPRequest):
                     self._deliver_request(transaction, action.message)
-                elif (dialog := self._outgoing.get(id(transaction))) is not None:
-                    dialog.response_received(action.message)
+                elif (handler := self._handlers.get(id(transaction))) is not None:
+                    handler(action.message)
             elif isinstance(action, (TimedOut, TransportFailed)):
                 logger.info("%r: %s", transaction, action)
                 if (dialog := self._outgoing.get(id(transaction))) is not None:
@@ -503,6 +733,9 @@ class UserAgent:
                         dialog.failed(CallFailed(408, "Request Timeout"))
                     else:
                         dialog.failed(CallFailed(503, "Service Unavailable"))
+                elif (handler := self._handlers.get(id(transaction))) is not None:
+                    status = 408 if isinstance(action, TimedOut) else 503
+                    handler(transaction.request.create_response(status))
             elif isinstance(action, Terminated):
                 self._drop(transaction)
 
@@ -512,6 +745,7 @@ class UserAgent:
 
     def _drop(self, transaction: Transaction) -> None:
         self._outgoing.pop(id(transaction), None)
+        self._handlers.pop(id(transaction), None)
         for table in (self._server, self._client):
             for key, entry in list(table.items()):
                 if entry[0] is transaction:
