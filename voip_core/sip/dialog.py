@@ -25,6 +25,7 @@ from voip_core.errors import CallFailed, NegotiationError, ParseError
 from voip_core.sdp import SessionDescription, create_answer, create_offer
 from voip_core.sdp.description import Attribute
 from voip_core.sdp.negotiation import reverse_direction
+from voip_core.sip.endpoint import Hop, hop_for_uri, new_tag
 from voip_core.sip.headers import NameAddress
 from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.transaction import ClientInviteTransaction, ServerInviteTransaction
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from voip_core.sdp.description import MediaDescription
     from voip_core.sip.useragent import UserAgent
 
-__all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]
+__all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]  # new_tag: kept importable here
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,6 @@ ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER
 #: What our side does while it holds the remote, and what resuming restores [RFC 3264 §8.4].
 _DIRECTION_SENDS = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
 _DIRECTION_RECEIVES = {"sendrecv": True, "recvonly": True, "sendonly": False, "inactive": False}
-
-
-def new_tag() -> str:
-    """A random From/To tag [RFC 3261 §19.3]."""
-    return secrets.token_hex(6)
 
 
 def _direction(sends: bool, receives: bool) -> str:
@@ -81,12 +77,6 @@ def _sip_uris(routes: Iterable[NameAddress]) -> list[SIPURI]:
     return [route.uri for route in routes if isinstance(route.uri, SIPURI)]
 
 
-def _address_of(uri: SIPURI) -> Address:
-    """Where a URI says to send: maddr or host, and the port [RFC 3263 §4.2 without DNS]."""
-    host = uri.parameters.get("maddr") or uri.host
-    return (host, uri.port or (5061 if uri.scheme == "sips" else 5060))
-
-
 @dataclass(eq=False)
 class Dialog:
     """One call's SIP dialog [RFC 3261 §12].
@@ -101,7 +91,8 @@ class Dialog:
     user_agent: UserAgent
     invite: SIPRequest
     transaction: ServerInviteTransaction | ClientInviteTransaction
-    source: Address
+    #: Where the INVITE came from (the hop its responses go to) or went to.
+    source: Hop
     local_tag: str = field(default_factory=new_tag)
     outgoing: bool = False
     session: Any = None
@@ -237,7 +228,7 @@ class Dialog:
 
     def _contact_headers(self) -> list[tuple[str, str]]:
         return [
-            ("Contact", f"<{self.user_agent.contact_uri}>"),
+            ("Contact", f"<{self.contact}>"),
             ("Allow", ", ".join(ALLOWED_METHODS)),
             ("Content-Type", "application/sdp"),
         ]
@@ -350,7 +341,12 @@ class Dialog:
     # In-dialog requests -------------------------------------------------------------------
 
     @property
-    def next_hop(self) -> Address:
+    def contact(self) -> SIPURI:
+        """Our Contact in this dialog (for the transport the call uses)."""
+        return self.user_agent.contact_for(self.source.transport)
+
+    @property
+    def next_hop(self) -> Hop:
         """Where our in-dialog requests go [RFC 3261 §12.2.1.1, §8.1.2].
 
         The first route when there is a route set; else the outbound proxy;
@@ -358,10 +354,11 @@ class Dialog:
         Contact is a private address a request would never reach (the
         symmetric signalling of RFC 3581 carried into the dialog).
         """
+        ua = self.user_agent
         if self.route_set:
-            return _address_of(self.route_set[0])
-        proxy = self.user_agent.outbound_proxy
-        return _address_of(proxy) if proxy is not None else self.source
+            return hop_for_uri(self.route_set[0], self.source.transport)
+        proxy = ua.outbound_proxy
+        return hop_for_uri(proxy, self.source.transport) if proxy is not None else self.source
 
     def create_request(
         self,
@@ -386,7 +383,7 @@ class Dialog:
             uri = dataclasses.replace(self.route_set[0], parameters={}, headers={})
             routes = [*routes[1:], f"<{self.remote_target}>"]
         fields = [
-            ("Via", self.user_agent._via()),
+            ("Via", self.user_agent._via(self.next_hop.transport)),
             ("Max-Forwards", "70"),
             ("From", self.local_header),
             ("To", self.remote_header),

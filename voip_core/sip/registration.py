@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from voip_core.errors import AuthenticationError, CallFailed, ParseError
 from voip_core.sip.auth import DigestSession
-from voip_core.sip.dialog import _address_of, new_tag
+from voip_core.sip.endpoint import Hop, hop_for_uri, new_tag
 from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.uri import SIPURI
 
@@ -164,7 +164,8 @@ class Registration:
 
     async def _send(self, expires: int) -> SIPResponse:
         ua = self.user_agent
-        contact = f"<{ua.contact_uri}>;expires={expires}"
+        hop = self.hop
+        contact = f"<{ua.contact_for(hop.transport)}>;expires={expires}"
 
         def build(extra: list[tuple[str, str]]) -> SIPRequest:
             self.cseq += 1
@@ -172,7 +173,7 @@ class Registration:
                 "REGISTER",
                 self.registrar,
                 [
-                    ("Via", ua._via()),
+                    ("Via", ua._via(hop.transport)),
                     ("Max-Forwards", "70"),
                     ("From", f"<{self.aor}>;tag={self.tag}"),
                     ("To", f"<{self.aor}>"),
@@ -184,12 +185,17 @@ class Registration:
                 ],
             )
 
-        proxy = ua.outbound_proxy or self.registrar
-        return await ua.request(build, _address_of(proxy), digest=self.digest)
+        return await ua.request(build, hop, digest=self.digest)
+
+    @property
+    def hop(self) -> Hop:
+        """Where our REGISTERs go: the outbound proxy, else the registrar [RFC 3261 §10.2]."""
+        ua = self.user_agent
+        return hop_for_uri(ua.outbound_proxy or self.registrar, ua.default_transport)
 
     def _granted(self, response: SIPResponse, asked: int) -> int:
         """The interval the registrar granted our Contact [RFC 3261 §10.2.4]."""
-        ours = self.user_agent.contact_uri
+        ours = self.user_agent.contact_for(self.hop.transport)
         try:
             for contact in response.contact:
                 uri = contact.uri

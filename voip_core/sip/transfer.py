@@ -60,7 +60,7 @@ async def send_refer(dialog: Dialog, target: str | SIPURI, *, timeout: float) ->
                 headers=[
                     ("Refer-To", f"<{uri}>"),
                     ("Referred-By", f"<{dialog.local_uri}>"),
-                    ("Contact", f"<{dialog.user_agent.contact_uri}>"),
+                    ("Contact", f"<{dialog.contact}>"),
                     *extra,
                 ],
             ),
@@ -160,7 +160,7 @@ async def _notify(dialog: Dialog, code: int, reason: str, *, final: bool) -> SIP
             headers=[
                 ("Event", "refer"),
                 ("Subscription-State", state),
-                ("Contact", f"<{dialog.user_agent.contact_uri}>"),
+                ("Contact", f"<{dialog.contact}>"),
                 ("Content-Type", SIPFRAG),
                 *extra,
             ],

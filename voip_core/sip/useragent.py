@@ -1,20 +1,21 @@
-"""The user agent: SIP over UDP, transactions on the event loop, and calls (UAS side).
+"""The user agent: calls, registrations and in-dialog requests over the SIP endpoint.
 
-:class:`UserAgent` listens on a UDP socket, runs the sans-I/O transactions of
-:mod:`voip_core.sip.transaction` with timers on the event loop, and answers
-calls in direct mode (no registrar): an INVITE makes a :class:`Dialog`,
-whose :meth:`Dialog.call_received` decides (by default: answer with the
-user agent's app). The media side is any Session class (the app), made with
-the SDP offer's audio stream; this module knows it only through
+:class:`UserAgent` is the transaction user of RFC 3261 on top of
+:class:`~voip_core.sip.endpoint.SIPEndpoint` (transports UDP/TCP/TLS over
+IPv4 and IPv6, transactions, received/rport). It answers calls in direct
+mode (no registrar needed): an INVITE makes a :class:`Dialog`, whose
+:meth:`Dialog.call_received` decides (by default: answer with the user
+agent's app). It places calls (:meth:`UserAgent.dial`), registers AORs
+(:meth:`UserAgent.register`), and answers digest challenges with its
+credentials. The media side is any Session class (the app), made with the
+SDP offer's audio stream; this module knows it only through
 ``sdp_formats()`` and its constructor, so ``sip`` imports no media code.
 
-What is here: INVITE (with 100 Trying, 180, 200 with the SDP answer and its
-retransmission until ACK [RFC 3261 §13.3.1.4]), ACK, BYE both ways, CANCEL
-received (200, then 487 to the INVITE), OPTIONS, 481 for unknown dialogs,
-405 for other methods, 483 on Max-Forwards 0, 400 for what cannot be parsed
-but can be answered, 505 for other SIP versions, and received/rport
-[RFC 3581]. Registration, dialing, TCP/TLS, re-INVITE, REFER and auth build
-on these pieces.
+Requests it answers: INVITE (100 Trying, 180, 200 with the SDP answer and
+its retransmission until ACK [RFC 3261 §13.3.1.4]), re-INVITE and UPDATE,
+ACK, BYE, CANCEL (200, then 487 to the INVITE), OPTIONS, REFER and NOTIFY
+(transfer), 481 for unknown dialogs, and the refusals of
+:mod:`voip_core.sip.policy` (405, 501, 415, 416, 420, 406).
 """
 
 from __future__ import annotations
@@ -22,46 +23,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from voip_core.errors import AuthenticationError, CallFailed, NegotiationError, ParseError
 from voip_core.sdp import create_offer
 from voip_core.sip.auth import Credentials, DigestSession
-from voip_core.sip.dialog import ALLOWED_METHODS, Dialog, _address_of, new_tag
-from voip_core.sip.headers import Headers, Via
-from voip_core.sip.message import (
-    SIPRequest,
-    SIPResponse,
-    VersionNotSupported,
-    parse_message,
-    salvage_for_400,
-    validate_request,
-)
+from voip_core.sip.dialog import ALLOWED_METHODS, Dialog
+from voip_core.sip.endpoint import Hop, SIPEndpoint, hop_for_uri, host_for_uri, new_tag
+from voip_core.sip.headers import Headers
+from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.policy import SUPPORTED_OPTIONS, refusal
 from voip_core.sip.registration import Registration
 from voip_core.sip.transaction import (
-    Action,
     ClientInviteTransaction,
-    ClientNonInviteTransaction,
-    Deliver,
-    Send,
     ServerInviteTransaction,
-    ServerNonInviteTransaction,
-    StartTimer,
     State,
-    StopTimer,
-    Terminated,
     TimedOut,
     TimerConfig,
     Transaction,
     TransportFailed,
     client_key,
-    new_branch,
     server_key,
 )
 from voip_core.sip.transfer import notify_received, refer_received
+from voip_core.sip.transport import Flow
 from voip_core.sip.uri import SIPURI
 
 __all__ = ["ALLOWED_METHODS", "Dialog", "UserAgent"]
@@ -72,30 +58,8 @@ Address = tuple[str, int]
 USER_AGENT = "voip-core"
 
 
-def _reason(error: ParseError) -> str:
-    """A reason phrase naming what was wrong (printable, one line)."""
-    text = "Bad Request: " + str(error).splitlines()[0]
-    return "".join(c if c.isprintable() else " " for c in text)[:120]
-
-
-def _host_for_uri(host: str) -> str:
-    """An IPv6 address in brackets, as URIs and Via want it [RFC 3261 §19.1.1]."""
-    return f"[{host}]" if ":" in host else host
-
-
-class _SIPDatagramProtocol(asyncio.DatagramProtocol):
-    def __init__(self, user_agent: UserAgent) -> None:
-        self.user_agent = user_agent
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.user_agent._datagram_received(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("SIP socket error: %s", exc)
-
-
-class UserAgent:
-    """A SIP user agent on one UDP socket, answering calls with ``app``.
+class UserAgent(SIPEndpoint):
+    """A SIP user agent, answering calls with ``app`` and placing them.
 
     Args:
         app: The Session class that serves each answered call (``EchoCall``...).
@@ -105,7 +69,10 @@ class UserAgent:
         on_call_ended: Called with each dialog that ends.
         credentials: Username and password for digest challenges (401/407)
             on REGISTER, INVITE, BYE and the rest [RFC 3261 §22].
-        outbound_proxy: Send every request through this proxy (a SIP URI).
+        outbound_proxy: Send every request through this proxy (a SIP URI;
+            ``;transport=tcp`` picks the transport).
+        tls_verify: Verify TLS certificates (default); False only for tests.
+        tls_cafile: Extra CA certificates (PEM) to trust for TLS.
     """
 
     def __init__(
@@ -118,169 +85,49 @@ class UserAgent:
         on_call_ended: Callable[[Dialog], None] | None = None,
         credentials: Credentials | None = None,
         outbound_proxy: str | SIPURI | None = None,
+        tls_verify: bool = True,
+        tls_cafile: str | None = None,
     ) -> None:
+        super().__init__(timers=timers, tls_verify=tls_verify, tls_cafile=tls_cafile)
         self.app = app
         self.rtp = rtp
         self.dialog_class = dialog_class
-        self.timers = timers or TimerConfig()
         self.on_call_ended = on_call_ended
-        self.transport: asyncio.DatagramTransport | None = None
-        self.loop = asyncio.get_running_loop()
         self.dialogs: dict[tuple[str, str], Dialog] = {}
-        self._server: dict[tuple[str, ...], tuple[Transaction, Address]] = {}
-        self._client: dict[tuple[str, str], tuple[Transaction, Address]] = {}
-        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._outgoing: dict[int, Dialog] = {}
-        self._handlers: dict[int, Callable[[SIPResponse], None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.credentials = credentials
         self.outbound_proxy = (
             SIPURI.parse(outbound_proxy) if isinstance(outbound_proxy, str) else outbound_proxy
         )
         self.registrations: list[Registration] = []
-        self.dropped_datagrams = 0
-
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> Address:
-        """Open the UDP socket; returns the bound (host, port)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        transport, _ = await self.loop.create_datagram_endpoint(
-            lambda: _SIPDatagramProtocol(self), local_addr=(host, port), family=family
-        )
-        self.transport = transport
-        return self.local_address
-
-    @property
-    def local_address(self) -> Address:
-        """The SIP socket's (host, port)."""
-        assert self.transport is not None
-        sockname = self.transport.get_extra_info("sockname")
-        return (str(sockname[0]), int(sockname[1]))
-
-    @property
-    def contact_uri(self) -> SIPURI:
-        """Our Contact: where in-dialog requests reach us."""
-        host, port = self.local_address
-        return SIPURI(
-            scheme="sip", user=None, password=None, host=host, port=port, parameters={}, headers={}
-        )
 
     def close(self) -> None:
-        """Hang up every call and close the socket (registrations just stop refreshing)."""
+        """Hang up every call and close the sockets (registrations just stop refreshing)."""
         for dialog in list(self.dialogs.values()):
             dialog.bye()
         for registration in self.registrations:
             registration.close()
-        for handle in self._timers.values():
-            handle.cancel()
-        for task in self._tasks:
-            task.cancel()
-        if self.transport is not None:
-            self.transport.close()
+        super().close()
 
     async def shutdown(self, timeout: float = 2.0) -> None:
         """Hang up every call, unregister every AOR, then close [RFC 3261 §10.2.2]."""
         for dialog in list(self.dialogs.values()):
             dialog.bye()
-        unregistering = [registration.unregister() for registration in self.registrations]
-        pending = [*unregistering, *[asyncio.shield(task) for task in list(self._tasks)]]
+        pending = [
+            *[asyncio.ensure_future(r.unregister()) for r in self.registrations],
+            *list(self._tasks),
+        ]
         if pending:
-            await asyncio.wait([asyncio.ensure_future(item) for item in pending], timeout=timeout)
+            await asyncio.wait(pending, timeout=timeout)
         self.close()
+        await self.transports.close()
+
+    def next_hop(self, uri: SIPURI) -> Hop:
+        """Where a new request for ``uri`` goes: the outbound proxy, else the URI's host."""
+        proxy = self.outbound_proxy
+        return hop_for_uri(proxy if proxy is not None else uri, self.default_transport)
 
     # Receiving ----------------------------------------------------------------------------
-
-    def _datagram_received(self, data: bytes, source: Address) -> None:
-        if not data.strip(b"\r\n"):
-            return  # keep-alive
-        try:
-            message = parse_message(data)
-        except VersionNotSupported as error:
-            if isinstance(error.sip_message, SIPRequest):
-                self._answer_bad(error.sip_message, source, 505, "Version Not Supported")
-            return
-        except ParseError as error:
-            self._answer_unparsed(data, source, error)
-            return
-        try:
-            if isinstance(message, SIPRequest):
-                try:
-                    validate_request(message)
-                except ParseError as error:
-                    self._answer_bad(message, source, 400, _reason(error))
-                    return
-                self._request_received(self._note_source(message, source), source)
-            else:
-                self._response_received(message)
-        except ParseError as error:
-            self._answer_unparsed(data, source, error)
-
-    def _answer_bad(self, request: SIPRequest, source: Address, status: int, reason: str) -> None:
-        """Answer a request we cannot process, unless it is an ACK [RFC 3261 §17.2.1]."""
-        if request.method == "ACK":
-            return
-        response = request.create_response(status, reason, to_tag=new_tag())
-        self._send(response, self._response_destination(response, source))
-
-    def _answer_unparsed(self, data: bytes, source: Address, error: ParseError) -> None:
-        response = salvage_for_400(data, to_tag=new_tag())
-        if response is None:
-            self.dropped_datagrams += 1
-            if self.dropped_datagrams & (self.dropped_datagrams - 1) == 0:
-                logger.info("dropped an unparseable message from %s: %s", source, error)
-            return
-        self._send(response, self._response_destination(response, source))
-
-    def _note_source(self, request: SIPRequest, source: Address) -> SIPRequest:
-        """Add received/rport to the top Via [RFC 3261 §18.2.1, RFC 3581 §4]."""
-        top = request.via[0]
-        parameters = dict(top.parameters)
-        if top.host != source[0]:
-            parameters["received"] = source[0]
-        if "rport" in parameters:
-            parameters["rport"] = str(source[1])
-            parameters["received"] = source[0]
-        if parameters == top.parameters:
-            return request
-        values = request.headers.get_all("Via")
-        values[0] = str(
-            Via(transport=top.transport, host=top.host, port=top.port, parameters=parameters)
-        )
-        request.headers.remove("Via")
-        for index, value in enumerate(values):
-            request.headers.insert(index, "Via", value)
-        return request
-
-    def _response_destination(self, response: SIPResponse, source: Address) -> Address:
-        """Where a response goes: received/rport, else the Via's sent-by [RFC 3261 §18.2.2]."""
-        try:
-            top = response.via[0]
-        except ParseError:
-            return source
-        host = top.received or top.host
-        port = top.rport or (source[1] if "rport" in top.parameters else None) or top.port or 5060
-        return (host, port)
-
-    def _request_received(self, request: SIPRequest, source: Address) -> None:
-        key = server_key(request)
-        existing = self._server.get(key)
-        if existing is not None:
-            self._execute(existing[0], existing[0].receive_request(request))  # type: ignore[attr-defined]
-            return
-        if request.method == "ACK":
-            dialog = self._dialog_for(request)
-            if dialog is not None:
-                dialog.ack_received(request)
-            return
-        transaction: Transaction
-        if request.method == "INVITE":
-            transaction = ServerInviteTransaction(request, timers=self.timers)
-        else:
-            transaction = ServerNonInviteTransaction(request, timers=self.timers)
-        self._server[key] = (
-            transaction,
-            self._response_destination(request.create_response(100), source),
-        )
-        self._execute(transaction, transaction.start())
 
     def _dialog_for(self, request: SIPRequest | SIPResponse) -> Dialog | None:
         tag = request.to.tag
@@ -288,9 +135,36 @@ class UserAgent:
             return None
         return self.dialogs.get((request.call_id, tag))
 
-    def _dialog_for_response(self, response: SIPResponse) -> Dialog | None:
+    def _ack_received(self, ack: SIPRequest) -> None:
+        dialog = self._dialog_for(ack)
+        if dialog is not None:
+            dialog.ack_received(ack)
+
+    def _stray_response(self, response: SIPResponse) -> None:
         tag = response.from_header.tag
-        return None if tag is None else self.dialogs.get((response.call_id, tag))
+        dialog = None if tag is None else self.dialogs.get((response.call_id, tag))
+        if dialog is not None and 200 <= response.status_code < 300:
+            dialog.response_received(response)  # a late 2xx retransmission: ACK again
+        else:
+            super()._stray_response(response)
+
+    def _client_failed(self, transaction: Transaction, action: TimedOut | TransportFailed) -> bool:
+        dialog = self._outgoing.get(id(transaction))
+        if dialog is None:
+            return False
+        if isinstance(action, TimedOut):
+            dialog.failed(CallFailed(408, "Request Timeout"))
+        else:
+            dialog.failed(CallFailed(503, "Service Unavailable"))
+        return True
+
+    def _flow_recovered(self, flow: Flow) -> None:
+        for registration in self.registrations:
+            if registration.hop.address == flow.remote and registration.registered.is_set():
+                logger.info(
+                    "flow to %s is back: registering %s again", flow.remote, registration.aor
+                )
+                self._spawn(registration.register(), f"re-register {registration.aor}")
 
     def _deliver_request(self, transaction: Transaction, request: SIPRequest) -> None:
         method = request.method
@@ -333,7 +207,7 @@ class UserAgent:
             self._execute(transaction, transaction.send_response(response))  # type: ignore[attr-defined]
         elif method == "REFER":
             status, reason = refer_received(dialog, request)
-            contact = [("Contact", f"<{self.contact_uri}>")] if status == 202 else []
+            contact = [("Contact", f"<{dialog.contact}>")] if status == 202 else []
             self._reply(transaction, status, headers=contact, reason=reason)
         elif method == "NOTIFY":
             status, reason = notify_received(dialog, request)
@@ -352,7 +226,7 @@ class UserAgent:
 
     def _new_call(self, transaction: Transaction, request: SIPRequest) -> None:
         assert isinstance(transaction, ServerInviteTransaction)
-        source = self._server[server_key(request)][1]
+        source = self._hops[id(transaction)]
         dialog = self.dialog_class(self, request, transaction, source)
         self.dialogs[(request.call_id, dialog.local_tag)] = dialog
         try:
@@ -367,12 +241,11 @@ class UserAgent:
         invite_key = server_key(
             SIPRequest("INVITE", cancel.uri, cancel.headers.copy(), cancel.body)
         )
-        pending = self._server.get(invite_key)
-        if pending is None or not isinstance(pending[0], ServerInviteTransaction):
+        invite_transaction = self._server.get(invite_key)
+        if not isinstance(invite_transaction, ServerInviteTransaction):
             self._reply(transaction, 481)
             return
         self._reply(transaction, 200)
-        invite_transaction = pending[0]
         if invite_transaction.state is State.PROCEEDING:
             dialog = next(
                 (d for d in self.dialogs.values() if d.transaction is invite_transaction), None
@@ -396,22 +269,7 @@ class UserAgent:
         response = request.create_response(status, reason, to_tag=to_tag, headers=headers or [])
         self._execute(transaction, transaction.send_response(response))  # type: ignore[attr-defined]
 
-    def _response_received(self, response: SIPResponse) -> None:
-        entry = self._client.get(client_key(response))
-        if entry is None:
-            dialog = self._dialog_for_response(response)
-            if dialog is not None and 200 <= response.status_code < 300:
-                dialog.response_received(response)  # a late 2xx retransmission: ACK again
-            else:
-                logger.debug("stray response %s %s", response.status_code, response.call_id)
-            return
-        self._execute(entry[0], entry[0].receive_response(response))  # type: ignore[attr-defined]
-
     # Sending ------------------------------------------------------------------------------
-
-    def _via(self) -> str:
-        host, port = self.local_address
-        return f"SIP/2.0/UDP {_host_for_uri(host)}:{port};branch={new_branch()};rport"
 
     def _build_request(
         self, method: str, uri: Any, fields: list[tuple[str, str]], body: bytes = b""
@@ -421,42 +279,10 @@ class UserAgent:
         headers.add("User-Agent", USER_AGENT)
         return SIPRequest(method, uri, headers, body)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run a coroutine in the background; its failure is logged, never lost."""
-        task = self.loop.create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("%s failed: %r", task.get_name(), task.exception())
-
-    def start_client(
-        self,
-        request: SIPRequest,
-        destination: Address,
-        on_response: Callable[[SIPResponse], None],
-    ) -> Transaction:
-        """Send ``request`` in a new client transaction; responses go to ``on_response``.
-
-        A timeout comes as a 408 and a transport failure as a 503 made
-        locally [RFC 3261 §8.1.3.1].
-        """
-        transaction: Transaction
-        if request.method == "INVITE":
-            transaction = ClientInviteTransaction(request, timers=self.timers)
-        else:
-            transaction = ClientNonInviteTransaction(request, timers=self.timers)
-        self._client[client_key(request)] = (transaction, destination)
-        self._handlers[id(transaction)] = on_response
-        self._execute(transaction, transaction.start())
-        return transaction
-
     async def request(
         self,
         build: Callable[[list[tuple[str, str]]], SIPRequest],
-        destination: Address,
+        hop: Hop,
         *,
         digest: DigestSession | None = None,
     ) -> SIPResponse:
@@ -481,20 +307,20 @@ class UserAgent:
                 if header is not None:
                     request.headers.add(*header)
                 preemptive = False
-            response = await self._final_response(request, destination)
+            response = await self._final_response(request, hop)
             authorization = self._answer_challenge(digest, request, response)
             if authorization is None:
                 return response
             extra = [authorization]
 
-    async def _final_response(self, request: SIPRequest, destination: Address) -> SIPResponse:
+    async def _final_response(self, request: SIPRequest, hop: Hop) -> SIPResponse:
         future: asyncio.Future[SIPResponse] = self.loop.create_future()
 
         def on_response(response: SIPResponse) -> None:
             if response.status_code >= 200 and not future.done():
                 future.set_result(response)
 
-        self.start_client(request, destination, on_response)
+        self.start_client(request, hop, on_response)
         return await future
 
     def _answer_challenge(
@@ -526,7 +352,7 @@ class UserAgent:
                 "INVITE",
                 body=body,
                 headers=[
-                    ("Contact", f"<{self.contact_uri}>"),
+                    ("Contact", f"<{dialog.contact}>"),
                     ("Allow", ", ".join(ALLOWED_METHODS)),
                     ("Content-Type", "application/sdp"),
                     *extra,
@@ -606,10 +432,9 @@ class UserAgent:
         if caller is None and self.registrations:
             caller = str(self.registrations[0].aor)
         local_tag = new_tag()
-        from_header = f"<{caller or f'sip:voip@{_host_for_uri(host)}:{port}'}>;tag={local_tag}"
-        call_id = f"{secrets.token_hex(10)}@{_host_for_uri(host)}"
-        proxy = self.outbound_proxy
-        destination = _address_of(proxy) if proxy is not None else _address_of(uri)
+        from_header = f"<{caller or f'sip:voip@{host_for_uri(host)}:{port}'}>;tag={local_tag}"
+        call_id = f"{secrets.token_hex(10)}@{host_for_uri(host)}"
+        hop = self.next_hop(uri)
         cseq = 1
         extra: list[tuple[str, str]] = []
         digest = DigestSession()
@@ -617,7 +442,7 @@ class UserAgent:
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             identity = (from_header, local_tag, call_id, cseq)
-            dialog = self._invite(uri, destination, app, identity, extra)
+            dialog = self._invite(uri, hop, app, identity, extra)
             dialog._session_options = session_options
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             assert dialog._answered is not None
@@ -643,7 +468,7 @@ class UserAgent:
     def _invite(
         self,
         uri: SIPURI,
-        destination: Address,
+        hop: Hop,
         app: Any,
         identity: tuple[str, str, str, int],
         extra: list[tuple[str, str]],
@@ -661,23 +486,25 @@ class UserAgent:
             "INVITE",
             uri,
             [
-                ("Via", self._via()),
+                ("Via", self._via(hop.transport)),
                 ("Max-Forwards", "70"),
                 ("From", from_header),
                 ("To", f"<{uri}>"),
                 ("Call-ID", call_id),
                 ("CSeq", f"{cseq} INVITE"),
                 *routes,
-                ("Contact", f"<{self.contact_uri}>"),
+                ("Contact", f"<{self.contact_for(hop.transport)}>"),
                 ("Allow", ", ".join(ALLOWED_METHODS)),
                 *extra,
                 ("Content-Type", "application/sdp"),
             ],
             offer.serialize(),
         )
-        transaction = ClientInviteTransaction(invite, timers=self.timers)
+        transaction = ClientInviteTransaction(
+            invite, timers=self.timers, reliable=hop.transport != "udp"
+        )
         dialog = self.dialog_class(
-            self, invite, transaction, destination, local_tag=local_tag, outgoing=True
+            self, invite, transaction, hop, local_tag=local_tag, outgoing=True
         )
         dialog.local_header = from_header
         dialog.remote_target = uri
@@ -685,73 +512,16 @@ class UserAgent:
         dialog._answered = self.loop.create_future()
         # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
         dialog._answered.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._client[client_key(invite)] = (transaction, destination)
+        self._client[client_key(invite)] = transaction
+        self._hops[id(transaction)] = hop
         self._handlers[id(transaction)] = dialog.response_received
         self._outgoing[id(transaction)] = dialog
         self._execute(transaction, transaction.start())
         return dialog
 
-    def _send(self, message: SIPRequest | SIPResponse, destination: Address) -> None:
-        if self.transport is None:
-            return
-        self.transport.sendto(message.serialize(), destination)
-
-    def _destination(self, transaction: Transaction) -> Address | None:
-        for table in (self._server, self._client):
-            for entry in table.values():
-                if entry[0] is transaction:
-                    return entry[1]
-        return None
-
-    def _execute(self, transaction: Transaction, actions: list[Action]) -> None:
-        """Carry out what a transaction asked for."""
-        for action in actions:
-            if isinstance(action, Send):
-                destination = self._destination(transaction)
-                if destination is not None:
-                    self._send(action.message, destination)
-            elif isinstance(action, StartTimer):
-                key = (id(transaction), action.name)
-                if key in self._timers:
-                    self._timers[key].cancel()
-                self._timers[key] = self.loop.call_later(
-                    action.delay, self._timer_fired, transaction, action.name
-                )
-            elif isinstance(action, StopTimer):
-                handle = self._timers.pop((id(transaction), action.name), None)
-                if handle is not None:
-                    handle.cancel()
-            elif isinstance(action, Deliver):
-                if isinstance(action.message, SIPRequest):
-                    self._deliver_request(transaction, action.message)
-                elif (handler := self._handlers.get(id(transaction))) is not None:
-                    handler(action.message)
-            elif isinstance(action, (TimedOut, TransportFailed)):
-                logger.info("%r: %s", transaction, action)
-                if (dialog := self._outgoing.get(id(transaction))) is not None:
-                    if isinstance(action, TimedOut):
-                        dialog.failed(CallFailed(408, "Request Timeout"))
-                    else:
-                        dialog.failed(CallFailed(503, "Service Unavailable"))
-                elif (handler := self._handlers.get(id(transaction))) is not None:
-                    status = 408 if isinstance(action, TimedOut) else 503
-                    handler(transaction.request.create_response(status))
-            elif isinstance(action, Terminated):
-                self._drop(transaction)
-
-    def _timer_fired(self, transaction: Transaction, name: str) -> None:
-        self._timers.pop((id(transaction), name), None)
-        self._execute(transaction, transaction.timer_fired(name))
-
     def _drop(self, transaction: Transaction) -> None:
         self._outgoing.pop(id(transaction), None)
-        self._handlers.pop(id(transaction), None)
-        for table in (self._server, self._client):
-            for key, entry in list(table.items()):
-                if entry[0] is transaction:
-                    del table[key]  # type: ignore[arg-type]
-        for timer in [k for k in self._timers if k[0] == id(transaction)]:
-            self._timers.pop(timer).cancel()
+        super()._drop(transaction)
 
     def _forget(self, dialog: Dialog) -> None:
         forgotten = self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
