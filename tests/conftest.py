@@ -31,6 +31,18 @@ def need_program(name: str) -> str:
     return path
 
 
+def need_ipv6() -> None:
+    """Skip (outside CI) or fail (in CI) when the machine has no IPv6 loopback (::1)."""
+    available = socket.has_ipv6
+    if available:
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            available = False
+    need(available, "no IPv6 loopback (::1)")
+
+
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     need(VECTORS.is_dir(), f"conformance vectors not found at {VECTORS}")

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tls_certs import Certificates, make_certificates
 
-from conftest import free_port
+from conftest import free_port, need_ipv6
 from voip_core.sip.transport import (
     Address,
     Flow,
@@ -57,6 +51,11 @@ class Peer:
     recovered: list[Flow] = field(default_factory=list)
 
 
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
 @pytest.fixture
 async def make_peer() -> AsyncIterator[Callable[..., Peer]]:
     peers: list[Peer] = []
@@ -80,112 +79,13 @@ async def make_peer() -> AsyncIterator[Callable[..., Peer]]:
         await peer.layer.close()
 
 
-def ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-# TLS material: a CA and a server certificate for localhost / 127.0.0.1 / ::1 ----------------
-
-
-@dataclass
-class Certificates:
-    ca_file: str
-    cert_file: str
-    key_file: str
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    directory: Path = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "voip-core test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = Certificates(
-        str(directory / "ca.pem"), str(directory / "server.pem"), str(directory / "key.pem")
-    )
-    Path(files.ca_file).write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    Path(files.cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    Path(files.key_file).write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return files
-
-
 # UDP ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_udp_send_and_receive_both_ways(make_peer: Callable[..., Peer], host: str) -> None:
-    if host == "::1" and not ipv6_available():
-        pytest.skip("no IPv6 loopback")
+    if host == "::1":
+        need_ipv6()
     server, client = make_peer(), make_peer()
     server_address = await server.layer.listen("udp", host)
     client_address = await client.layer.listen("UDP", host)
@@ -230,8 +130,7 @@ async def test_udp_without_listener_for_the_family_gives_none(
 async def test_udp_picks_the_listener_of_the_destination_family(
     make_peer: Callable[..., Peer],
 ) -> None:
-    if not ipv6_available():
-        pytest.skip("no IPv6 loopback")
+    need_ipv6()
     server, client = make_peer(), make_peer()
     server_v4 = await server.layer.listen("udp", "127.0.0.1")
     server_v6 = await server.layer.listen("udp", "::1")
@@ -401,8 +300,7 @@ async def test_connections_over_the_limit_are_refused(make_peer: Callable[..., P
 
 
 async def test_tcp_over_ipv6(make_peer: Callable[..., Peer]) -> None:
-    if not ipv6_available():
-        pytest.skip("no IPv6 loopback")
+    need_ipv6()
     server, client = make_peer(), make_peer()
     address = await server.layer.listen("tcp", "::1")
     flow = client.layer.send(message(), "tcp", ("[::1]", address[1]))
