@@ -2,7 +2,9 @@
 
 ``voip plugins`` lists what the plugin system found; ``voip loopback`` sends
 a WAV through every codec over RTP on 127.0.0.1 and writes what came back;
-``voip serve`` answers calls with an app.
+``voip serve`` answers calls with an app; ``voip call`` places one;
+``voip sip AOR serve|call`` does either registered at a registrar;
+``voip demo`` is a real call on loopback.
 """
 
 from __future__ import annotations
@@ -88,19 +90,92 @@ def _parse_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _credentials(args: argparse.Namespace) -> Any:
+    """Credentials from --username/--password (or $VOIP_SIP_PASSWORD), if a password is set."""
+    import os
+
+    from voip_core.sip.auth import Credentials
+    from voip_core.sip.uri import SIPURI
+
+    password = getattr(args, "password", None) or os.environ.get("VOIP_SIP_PASSWORD")
+    if not password:
+        return None
+    username = getattr(args, "username", None)
+    aor = getattr(args, "aor", None)
+    if username is None and aor is not None:
+        username = SIPURI.parse(aor).user
+    return Credentials(username or "voip", password)
+
+
+async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int = 0) -> Any:
+    """A UserAgent listening on every --transport at host:port, with the common options."""
+    import ssl
+
+    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.sip.useragent import UserAgent
+
+    rtp = await RealtimeTransportProtocol.bind(host, 0)
+    user_agent = UserAgent(
+        app=app,
+        rtp=rtp,
+        on_call_ended=getattr(args, "on_call_ended", None),
+        credentials=_credentials(args),
+        outbound_proxy=getattr(args, "proxy", None),
+        tls_verify=not args.insecure,
+        tls_cafile=args.ca,
+    )
+    for transport in args.transport or ["udp"]:
+        context = None
+        if transport == "tls" and args.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        elif transport == "tls":
+            raise SystemExit("listening on TLS needs --tls-cert (and --tls-key)")
+        bound = await user_agent.listen(host, port, transport=transport, ssl_context=context)
+        port = bound[1]  # every transport on the same port
+    return user_agent
+
+
+def _registrar_hop(args: argparse.Namespace) -> Any:
+    """The first hop of ``voip sip``: the proxy, else the registrar, else the AOR's domain."""
+    from voip_core.sip.endpoint import hop_for_uri
+    from voip_core.sip.uri import SIPURI
+
+    return hop_for_uri(SIPURI.parse(args.proxy or args.registrar or args.aor))
+
+
+async def _register(args: argparse.Namespace, user_agent: Any) -> bool:
+    """Register --aor (``voip sip AOR ...``); False (and a message) when it fails."""
+    from voip_core.errors import AuthenticationError, CallFailed
+
+    if getattr(args, "aor", None) is None:
+        return True
+    registration = user_agent.register(args.aor, registrar=args.registrar, expires=args.expires)
+    try:
+        granted = await registration.register()
+    except (AuthenticationError, CallFailed) as error:
+        print(f"registering {args.aor} failed: {error}", file=sys.stderr)
+        return False
+    print(f"registered {args.aor} for {granted} s", flush=True)
+    return True
+
+
 async def _serve_forever(args: argparse.Namespace) -> int:
     import signal
 
     from voip_core import plugins
-    from voip_core.rtp.protocol import RealtimeTransportProtocol
-    from voip_core.sip.useragent import Dialog, UserAgent
+    from voip_core.sip.useragent import Dialog
 
     apps = plugins.apps()
     if args.app not in apps:
         print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
         return 2
-    host, port = _parse_host_port(args.listen)
-    rtp = await RealtimeTransportProtocol.bind(host, 0)
+    if args.listen is not None:
+        host, port = _parse_host_port(args.listen)
+    else:
+        hop = _registrar_hop(args)
+        host, port = _local_host_for(hop.address[0]), 0
+        args.transport = args.transport or [hop.transport]
 
     def call_ended(dialog: Dialog) -> None:
         session = dialog.session
@@ -108,17 +183,23 @@ async def _serve_forever(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - dialog.started_at
         print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s", flush=True)
 
-    user_agent = UserAgent(app=apps[args.app], rtp=rtp, on_call_ended=call_ended)
-    bound = await user_agent.listen(host, port)
-    print(f"listening on {bound[0]}:{bound[1]} (udp), app {args.app}", flush=True)
+    args.on_call_ended = call_ended
+    user_agent = await _user_agent(args, apps[args.app], host, port)
+    bound_host, bound_port = user_agent.local_address
+    transports = ", ".join(args.transport or ["udp"])
+    print(f"listening on {bound_host}:{bound_port} ({transports}), app {args.app}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    user_agent.close()
-    rtp.close()
-    return 0
+    status = 0
+    if await _register(args, user_agent):
+        await stop.wait()
+    else:
+        status = 1
+    await user_agent.shutdown()
+    user_agent.rtp.close()
+    return status
 
 
 def _recorder_class(app: type[Any]) -> type[Any]:
@@ -159,23 +240,30 @@ async def _place_call(args: argparse.Namespace) -> int:
     from voip_core.audio import AudioCall
     from voip_core.errors import CallFailed
     from voip_core.resample import resample
-    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.sip.endpoint import hop_for_uri
     from voip_core.sip.uri import SIPURI
-    from voip_core.sip.useragent import UserAgent
     from voip_core.wav import read_wav, write_wav
 
     target = SIPURI.parse(args.uri)
-    host = _local_host_for(target.host)
-    rtp = await RealtimeTransportProtocol.bind(host, 0)
+    first_hop = hop_for_uri(SIPURI.parse(args.proxy) if args.proxy else target)
+    if not args.transport:
+        args.transport = [first_hop.transport]
+    host, port = (
+        _parse_host_port(args.listen) if args.listen else (_local_host_for(first_hop.address[0]), 0)
+    )
     app = _recorder_class(AudioCall)
-    user_agent = UserAgent(app=app, rtp=rtp)
-    await user_agent.listen(host, 0)
+    user_agent = await _user_agent(args, app, host, port)
+    rtp = user_agent.rtp
+    if not await _register(args, user_agent):
+        await user_agent.shutdown()
+        rtp.close()
+        return 1
     started = time.monotonic()
     try:
         dialog = await user_agent.dial(target, timeout=args.timeout)
     except CallFailed as error:
         print(f"call to {args.uri} failed: {error}", file=sys.stderr)
-        user_agent.close()
+        await user_agent.shutdown()
         rtp.close()
         return 1
     session = dialog.session
@@ -208,8 +296,7 @@ async def _place_call(args: argparse.Namespace) -> int:
         f"{time.monotonic() - started:.1f}s in all, hung up by {by}",
         flush=True,
     )
-    await asyncio.sleep(0.1)  # let the BYE go out
-    user_agent.close()
+    await user_agent.shutdown()  # waits for the BYE's answer, unregisters
     rtp.close()
     return 0
 
@@ -296,19 +383,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="answer calls on HOST:PORT with an app (no registrar)"
     )
-    serve.add_argument("--listen", default="127.0.0.1:5062", help="HOST:PORT to listen on (UDP)")
-    serve.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
-    serve.set_defaults(handler=_serve)
+    _add_serve_arguments(serve)
+    _add_sip_arguments(serve)
 
     call = commands.add_parser(
         "call", help="call a SIP URI directly, play a WAV, record the answer"
     )
-    call.add_argument("uri", help="whom to call, e.g. sip:echo@127.0.0.1:5062")
-    call.add_argument("--play", type=Path, help="WAV file to play when answered")
-    call.add_argument("--record", type=Path, help="write what we hear to this WAV file")
-    call.add_argument("--duration", type=float, help="hang up after this many seconds")
-    call.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
-    call.set_defaults(handler=_call)
+    _add_call_arguments(call)
+    _add_sip_arguments(call)
+
+    sip = commands.add_parser(
+        "sip",
+        help="register an AOR at its registrar, then serve calls to it or place one",
+        description="Register AOR (password from --password or $VOIP_SIP_PASSWORD), then "
+        "serve calls to it or place one from it; unregisters on exit.",
+    )
+    sip.add_argument("aor", help="address of record, e.g. sip:alice@pbx.example.com")
+    sip.add_argument("--registrar", help="registrar URI (default: the AOR's domain)")
+    sip.add_argument("--expires", type=int, default=600, help="registration interval (s)")
+    sip_commands = sip.add_subparsers(dest="sip_command", required=True)
+    sip_serve = sip_commands.add_parser("serve", help="answer calls to the AOR with an app")
+    _add_serve_arguments(sip_serve, listen_default=None)
+    _add_sip_arguments(sip_serve)
+    sip_call = sip_commands.add_parser("call", help="call a URI from the AOR")
+    _add_call_arguments(sip_call)
+    _add_sip_arguments(sip_call)
 
     demo = commands.add_parser(
         "demo", help="a real SIP call on loopback: our client calls our echo app"
@@ -316,6 +415,52 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=2.0, help="how long to speak")
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _add_serve_arguments(
+    parser: argparse.ArgumentParser, listen_default: str | None = "127.0.0.1:5062"
+) -> None:
+    parser.add_argument(
+        "--listen",
+        default=listen_default,
+        help="HOST:PORT to listen on, every transport (default for `sip`: the address "
+        "that reaches the registrar, a free port)",
+    )
+    parser.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
+    parser.set_defaults(handler=_serve)
+
+
+def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("uri", help="whom to call, e.g. sip:echo@127.0.0.1:5062;transport=tcp")
+    parser.add_argument("--play", type=Path, help="WAV file to play when answered")
+    parser.add_argument("--record", type=Path, help="write what we hear to this WAV file")
+    parser.add_argument("--duration", type=float, help="hang up after this many seconds")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    parser.add_argument("--listen", help="HOST:PORT for our side (default: a free port)")
+    parser.set_defaults(handler=_call)
+
+
+def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
+    """Transport, TLS, proxy and credentials, shared by serve, call and sip."""
+    parser.add_argument(
+        "--transport",
+        action="append",
+        choices=["udp", "tcp", "tls"],
+        help="listen on this transport (repeatable; default udp, or the URI's for a call)",
+    )
+    parser.add_argument("--tls-cert", help="our TLS certificate chain (PEM), to listen on TLS")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+    parser.add_argument("--ca", help="CA certificates (PEM) to trust for TLS peers")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (testing only)",
+    )
+    parser.add_argument("--proxy", help="outbound proxy URI for every request")
+    parser.add_argument("--username", help="digest username (default: the AOR's user)")
+    parser.add_argument(
+        "--password", help="digest password (prefer $VOIP_SIP_PASSWORD: argv is visible)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
