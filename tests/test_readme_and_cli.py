@@ -71,3 +71,16 @@ def test_demo_is_a_real_call_that_hears_its_words_back(capsys):
     correlation = float(out.split("correlation ")[1].split(",")[0])
     assert correlation > 0.9
     assert "packets sent 50, received 50" in out
+
+
+def test_sip_example_holds_resumes_and_hangs_up(tmp_path):
+    script = tmp_path / "sip_calls.py"
+    script.write_text(named("sip_calls.py"))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("call from sip:voip@127.0.0.1:")
+    assert lines[1] in {"answered with opus", "answered with PCMU"}  # opus if installed
+    assert lines[2:] == ["held: sendonly / recvonly", "resumed: sendrecv"]
