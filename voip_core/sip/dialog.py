@@ -22,17 +22,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voip_core.errors import CallFailed, NegotiationError, ParseError
-from voip_core.sdp import SessionDescription, create_answer, create_offer
-from voip_core.sdp.description import Attribute
+from voip_core.sdp import SessionDescription, create_answer
 from voip_core.sdp.negotiation import reverse_direction
 from voip_core.sip.endpoint import Hop, hop_for_uri, new_tag
 from voip_core.sip.headers import NameAddress
 from voip_core.sip.message import SIPRequest, SIPResponse
+from voip_core.sip.offer_answer import (
+    answer_offer,
+    apply_remote_sdp,
+    audio_stream,
+    offer,
+    reinvite,
+    versioned,
+)
 from voip_core.sip.transaction import ClientInviteTransaction, ServerInviteTransaction
 from voip_core.sip.uri import SIPURI
 
 if TYPE_CHECKING:
-    from voip_core.sdp.description import MediaDescription
     from voip_core.sip.useragent import UserAgent
 
 __all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]  # new_tag: kept importable here
@@ -41,35 +47,6 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY")
-
-#: What our side does while it holds the remote, and what resuming restores [RFC 3264 §8.4].
-_DIRECTION_SENDS = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
-_DIRECTION_RECEIVES = {"sendrecv": True, "recvonly": True, "sendonly": False, "inactive": False}
-
-
-def _direction(sends: bool, receives: bool) -> str:
-    if sends:
-        return "sendrecv" if receives else "sendonly"
-    return "recvonly" if receives else "inactive"
-
-
-def _intersect(first: str, second: str) -> str:
-    """The direction both allow: a held side caps what an offer may ask [RFC 3264 §6.1]."""
-    return _direction(
-        _DIRECTION_SENDS[first] and _DIRECTION_SENDS[second],
-        _DIRECTION_RECEIVES[first] and _DIRECTION_RECEIVES[second],
-    )
-
-
-def _audio_stream(description: SessionDescription) -> tuple[MediaDescription, Address, str]:
-    """The first active audio stream: media, RTP address, the remote's direction."""
-    media = next((m for m in description.media if m.media == "audio" and m.port), None)
-    if media is None:
-        raise ParseError("the SDP has no active audio stream")
-    connection = media.connection or description.connection
-    if connection is None:
-        raise ParseError("the SDP has no connection line")
-    return media, (connection.address, media.port), description.direction_of(media)
 
 
 def _sip_uris(routes: Iterable[NameAddress]) -> list[SIPURI]:
@@ -200,7 +177,7 @@ class Dialog:
             offer = SessionDescription.parse(self.invite.body)
             host, port = ua.rtp.local_address
             answer = create_answer(offer, app.sdp_formats(), address=host, port=port)
-            media, remote, direction = _audio_stream(offer)
+            media, remote, direction = audio_stream(offer)
             self.session = app(
                 rtp=ua.rtp,
                 dialog=self,
@@ -222,7 +199,7 @@ class Dialog:
                 *[("Record-Route", value) for value in self.invite.headers.get_all("Record-Route")],
             ],
         )
-        ok.body = self._versioned(answer)
+        ok.body = versioned(self, answer)
         self._send_ok(ok, self._server_transaction())
         return self.session
 
@@ -236,18 +213,6 @@ class Dialog:
     def _server_transaction(self) -> ServerInviteTransaction:
         assert isinstance(self.transaction, ServerInviteTransaction)
         return self.transaction
-
-    def _versioned(self, description: SessionDescription) -> bytes:
-        """Our SDP: one o= id per dialog, a version that grows on change [RFC 3264 §8]."""
-        description.origin.session_id = self._sdp_session_id
-        description.origin.session_version = self._sdp_version
-        body = description.serialize()
-        if self._local_sdp and body != self._local_sdp:
-            self._sdp_version += 1
-            description.origin.session_version = self._sdp_version
-            body = description.serialize()
-        self._local_sdp = body
-        return body
 
     def _send_ok(self, ok: SIPResponse, transaction: ServerInviteTransaction) -> None:
         """Send a 2xx to an INVITE and retransmit it until the ACK [RFC 3261 §13.3.1.4]."""
@@ -291,7 +256,7 @@ class Dialog:
         if self._offer_in_ok:
             self._offer_in_ok = False
             if ack is not None and ack.body:
-                self._apply_remote_sdp(ack.body, answer=True)
+                apply_remote_sdp(self, ack.body)
 
     def _respond(self, response: SIPResponse) -> None:
         transaction = self._server_transaction()
@@ -419,13 +384,13 @@ class Dialog:
         ok = request.create_response(200, headers=self._contact_headers())
         if request.body:
             try:
-                ok.body = self._answer_offer(request.body)
+                ok.body = answer_offer(self, request.body)
             except (NegotiationError, ParseError) as error:
                 logger.info("call %s: re-INVITE refused with 488 (%s)", self.call_id, error)
                 self._reply(transaction, 488)
                 return
         else:
-            ok.body = self._offer()  # the offer goes in our 200, the answer in the ACK
+            ok.body = offer(self)  # the offer goes in our 200, the answer in the ACK
             self._offer_in_ok = True
         self._send_ok(ok, transaction)
 
@@ -433,7 +398,7 @@ class Dialog:
         """UPDATE [RFC 3311]: a session refresh, or a new offer answered at once."""
         ok = request.create_response(200, headers=self._contact_headers())
         if request.body:
-            ok.body = self._answer_offer(request.body)
+            ok.body = answer_offer(self, request.body)
         else:
             ok.headers.remove("Content-Type")
         return ok
@@ -447,97 +412,19 @@ class Dialog:
         response = transaction.request.create_response(status, headers=headers)
         self.user_agent._execute(transaction, transaction.send_response(response))
 
-    def _answer_offer(self, body: bytes) -> bytes:
-        """Answer a new offer, keeping our codec and our hold [RFC 3264 §8]."""
-        offer = SessionDescription.parse(body)
-        host, port = self.user_agent.rtp.local_address
-        formats = self._current_formats()
-        answer = create_answer(offer, formats, address=host, port=port)
-        media, remote, direction = _audio_stream(offer)
-        wanted = "sendonly" if self.local_hold else "sendrecv"
-        ours = _intersect(reverse_direction(direction), wanted)
-        answer_media = next(m for m in answer.media if m.port)
-        answer_media.attributes = [
-            a for a in answer_media.attributes if a.name not in _DIRECTION_SENDS
-        ] + [Attribute(ours)]
-        self._apply(media, remote, ours)
-        return self._versioned(answer)
-
-    def _current_formats(self) -> list[Any]:
-        """What we offer or accept in a re-INVITE: the app's formats, ours first."""
-        app = self._app or self.user_agent.app
-        session = self.session
-        return list(session.sdp_formats() if session is not None else app.sdp_formats())
-
-    def _offer(self, *, direction: str | None = None) -> bytes:
-        host, port = self.user_agent.rtp.local_address
-        direction = direction or ("sendonly" if self.local_hold else "sendrecv")
-        offer = create_offer(self._current_formats(), address=host, port=port, direction=direction)
-        return self._versioned(offer)
-
-    def _apply(self, media: MediaDescription, remote: Address, direction: str) -> None:
-        if self.session is None or not hasattr(self.session, "media_updated"):
-            return
-        if remote[0] in ("0.0.0.0", "::"):  # RFC 2543 hold: keep the address, stop sending
-            remote = self.session.remote_address
-            direction = _intersect(direction, "recvonly")
-        self.session.media_updated(media, remote, direction)
-
-    def _apply_remote_sdp(self, body: bytes, *, answer: bool) -> None:
-        """Take the remote's answer to our offer: its direction reversed is ours."""
-        try:
-            description = SessionDescription.parse(body)
-            media, remote, direction = _audio_stream(description)
-        except ParseError as error:
-            logger.warning("call %s: unusable SDP answer (%s)", self.call_id, error)
-            return
-        self._apply(media, remote, reverse_direction(direction))
-
     async def hold(self) -> None:
         """Put the remote on hold: re-INVITE with ``sendonly`` [RFC 3264 §8.4]."""
         self.local_hold = True
-        await self._reinvite()
+        await reinvite(self)
 
     async def resume(self) -> None:
         """Take the remote off hold: re-INVITE with ``sendrecv`` [RFC 3264 §8.4]."""
         self.local_hold = False
-        await self._reinvite()
+        await reinvite(self)
 
     async def refresh(self) -> None:
         """Refresh the session: a re-INVITE with the unchanged SDP [RFC 4028 §7.4]."""
-        await self._reinvite()
-
-    async def _reinvite(self, attempts: int = 4) -> None:
-        """Send a re-INVITE with our offer; on 491 wait and retry [RFC 3261 §14.1].
-
-        Raises:
-            CallFailed: the remote refused the change (the session stays as it
-                was), or the dialog ended (481/408: we hang up).
-        """
-        if self.ended:
-            raise CallFailed(481, "Call/Transaction Does Not Exist")
-        for _ in range(attempts):
-            while self._updating or self._ok is not None:
-                await asyncio.sleep(self.user_agent.timers.t1)
-            self._updating = True
-            try:
-                response = await self.user_agent.invite_in_dialog(self, self._offer())
-            finally:
-                self._updating = False
-            code = response.status_code
-            if code < 300:
-                self._apply_remote_sdp(response.body, answer=True)
-                return
-            if code == 491:
-                # The Call-ID's owner waits 2.1-4 s, the other side 0-2 s [RFC 3261 §14.1].
-                scale = self.user_agent.timers.t1 / 0.5
-                low, high = (2.1, 4.0) if self.outgoing else (0.0, 2.0)
-                await asyncio.sleep(random.uniform(low, high) * scale)
-                continue
-            if code in (408, 481):
-                self.bye()  # the dialog is gone [RFC 3261 §12.2.1.2]
-            raise CallFailed(code, response.reason)
-        raise CallFailed(491, "Request Pending")
+        await reinvite(self)
 
     # Transfer -----------------------------------------------------------------------------
 
@@ -592,7 +479,7 @@ class Dialog:
                 future.set_exception(CallFailed(488, "Not Acceptable Here"))
             return
         if self.session is not None and response.body and self.session.media is not None:
-            self._apply_remote_sdp(response.body, answer=True)  # 200 may differ from 183
+            apply_remote_sdp(self, response.body)  # 200 may differ from 183
         if future is not None and not future.done():
             future.set_result(None)
 
@@ -600,7 +487,7 @@ class Dialog:
         ua = self.user_agent
         try:
             answer = SessionDescription.parse(response.body)
-            media, remote, direction = _audio_stream(answer)
+            media, remote, direction = audio_stream(answer)
             self.session = self._app(
                 rtp=ua.rtp,
                 dialog=self,

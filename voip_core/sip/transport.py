@@ -36,18 +36,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import math
 import random
 import socket
 import ssl
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from voip_core.errors import ParseError
-from voip_core.sip.message import MAX_MESSAGE_SIZE, KeepAlive, StreamFramer
+from voip_core.sip.connection import (
+    Flow,
+    _address,
+    _call,
+    _Connection,
+    _DatagramEndpoint,
+    _family,
+    _key,
+)
+from voip_core.sip.message import MAX_MESSAGE_SIZE
 
 __all__ = ["Address", "Flow", "TransportLayer", "client_ssl_context", "reconnect_delay"]
 
@@ -56,40 +62,6 @@ logger = logging.getLogger(__name__)
 Address = tuple[str, int]
 #: The transport kinds this layer speaks, as ``Flow.transport`` spells them.
 TRANSPORTS = ("udp", "tcp", "tls")
-
-_PING = b"\r\n\r\n"
-_PONG = b"\r\n"
-#: A connection whose unsent data grows past this is treated as failed (a peer that never reads).
-_WRITE_BUFFER_LIMIT = 16 * MAX_MESSAGE_SIZE
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Flow:
-    """Where a message came from or goes over [RFC 5626 §3.1].
-
-    Flows compare by identity: every message on one connection carries the
-    same Flow object, and a new connection (a reconnect included) is a new
-    Flow. For an outbound connection still being opened ``local`` is
-    ``("", 0)`` until it is connected.
-
-    Attributes:
-        transport: ``"udp"``, ``"tcp"`` or ``"tls"``.
-        local: Our (host, port) on this flow.
-        remote: The peer's (host, port).
-    """
-
-    transport: str
-    local: Address
-    remote: Address
-    _channel: _Connection | _DatagramEndpoint | None = field(default=None, repr=False)
-
-    @property
-    def is_open(self) -> bool:
-        """Whether messages can still be sent over this flow."""
-        channel = self._channel
-        if isinstance(channel, _Connection):
-            return not channel.ended
-        return channel is not None and not channel.transport.is_closing()
 
 
 def client_ssl_context(verify: bool = True, cafile: str | None = None) -> ssl.SSLContext:
@@ -117,239 +89,6 @@ def reconnect_delay(failures: int, base: float, maximum: float) -> float:
     """
     bound = min(maximum, math.ldexp(base, min(failures, 64)))
     return bound * random.uniform(0.5, 1.0)
-
-
-def _address(sockaddr: Any) -> Address:
-    """(host, port) of a socket address; IPv6 4-tuples lose flow info and scope."""
-    return (str(sockaddr[0]), int(sockaddr[1]))
-
-
-def _key(kind: str, address: Address) -> tuple[str, Address]:
-    """How connections are found: transport and remote address, the host normalised."""
-    host = address[0].strip("[]").lower()
-    with contextlib.suppress(ValueError):
-        host = ipaddress.ip_address(host).compressed
-    return (kind, (host, address[1]))
-
-
-def _family(host: str) -> socket.AddressFamily | None:
-    """The address family of an IP literal, None for a name."""
-    try:
-        version = ipaddress.ip_address(host.strip("[]")).version
-    except ValueError:
-        return None
-    return socket.AF_INET6 if version == 6 else socket.AF_INET
-
-
-def _call(callback: Callable[..., None], *args: Any) -> None:
-    """Run a user callback; an exception is logged, never thrown into the event loop."""
-    try:
-        callback(*args)
-    except Exception:
-        logger.exception("SIP transport callback %r failed", callback)
-
-
-def _worth_logging(count: int) -> bool:
-    """True for the 1st, 2nd, 4th, 8th ... occurrence: rate-limits a repeated log line."""
-    return count & (count - 1) == 0
-
-
-class _DatagramEndpoint(asyncio.DatagramProtocol):
-    """The UDP listener socket: every datagram is a message [RFC 3261 §18.1.1]."""
-
-    def __init__(self, layer: TransportLayer) -> None:
-        self.layer = layer
-        self.local: Address = ("", 0)
-        self.family = socket.AF_INET
-        self.transport: asyncio.DatagramTransport
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)  # not a subclass in 3.11
-        sock = transport.get_extra_info("socket")
-        self.family = sock.family
-        self.local = _address(transport.get_extra_info("sockname"))
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        layer = self.layer
-        if not data.strip(b"\r\n"):  # a CRLF keep-alive [RFC 5626 §3.5.1 does it on streams]
-            return
-        if len(data) > layer.max_message_size:
-            layer.dropped_datagrams += 1
-            if _worth_logging(layer.dropped_datagrams):
-                count, size = layer.dropped_datagrams, len(data)
-                logger.warning("dropped %d oversized UDP datagram(s), latest %d bytes", count, size)
-            return
-        _call(layer.on_message, data, Flow("udp", self.local, _address(addr), self))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("SIP UDP socket %s: %s", self.local, exc)
-
-
-class _Connection(asyncio.Protocol):
-    """One TCP or TLS connection: framing, keep-alive and its Flow [RFC 3261 §18.3]."""
-
-    def __init__(self, layer: TransportLayer, kind: str, remote: Address | None = None) -> None:
-        self.layer = layer
-        self.kind = kind
-        self.outbound = remote is not None  # inbound ones learn the remote when connected
-        self.server_name: str | None = None
-        self.persistent = False
-        self.framer = StreamFramer(layer.max_message_size)
-        self.transport: asyncio.Transport | None = None
-        self.flow = Flow(kind, ("", 0), remote or ("", 0), self)
-        self.pending: list[bytes] = []
-        self.pending_size = 0
-        self.ended = False
-        self.quiet = False  # ended by us on purpose: no on_flow_failed
-        self.announced = False  # on_flow_failed only for flows the user has seen
-        self.counted = False  # an inbound connection within max_connections
-        self.last_activity = layer.loop.time()
-        self.timer: asyncio.TimerHandle | None = None  # idle check or keep-alive
-        self.awaiting_pong = False
-        self.keys: set[tuple[str, Address]] = set()
-
-    # asyncio.Protocol ----------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = self.transport = cast(asyncio.Transport, transport)
-        layer = self.layer
-        if self.ended or layer._closed:  # aborted while connecting, or closing down
-            transport.abort()
-            return
-        local = _address(transport.get_extra_info("sockname"))
-        peer = _address(transport.get_extra_info("peername"))
-        if self.outbound:
-            object.__setattr__(self.flow, "local", local)
-        else:
-            if layer._inbound >= layer.max_connections:
-                layer.refused_connections += 1
-                if _worth_logging(layer.refused_connections):
-                    count = layer.refused_connections
-                    logger.warning("refused %d SIP connection(s) over max_connections", count)
-                self.ended = True
-                transport.abort()
-                return
-            layer._inbound += 1
-            self.counted = True
-            self.flow = Flow(self.kind, local, peer, self)
-            layer._connections.add(self)
-        layer._register(self, peer)
-        if self.pending:
-            data, self.pending, self.pending_size = b"".join(self.pending), [], 0
-            self.write(data)
-        self._schedule()
-
-    def data_received(self, data: bytes) -> None:
-        self.last_activity = self.layer.loop.time()
-        try:
-            items = self.framer.feed(data)
-        except ParseError as error:
-            logger.warning("closing SIP %s flow %s: %s", self.kind, self.flow.remote, error)
-            self.abort(error)
-            return
-        for item in items:
-            if self.ended:
-                return
-            if item is KeepAlive.PING:
-                self.write(_PONG)  # [RFC 5626 §4.4.1]
-            elif item is KeepAlive.PONG:
-                if self.awaiting_pong:
-                    self.awaiting_pong = False
-                    self._schedule()
-            else:
-                assert isinstance(item, bytes)
-                self.announced = True
-                _call(self.layer.on_message, item, self.flow)
-
-    def eof_received(self) -> bool | None:
-        return None  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.finish(exc or "closed by peer")
-
-    # Ours ----------------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> bool:
-        """Write ``data`` (or queue it while connecting); False when the flow has ended."""
-        if self.ended:
-            return False
-        transport = self.transport
-        if transport is None:
-            self.pending.append(data)
-            self.pending_size += len(data)
-            if self.pending_size > _WRITE_BUFFER_LIMIT:
-                logger.warning("SIP %s flow %s: too much queued", self.kind, self.flow.remote)
-                self.abort("too much data queued while connecting")
-            return not self.ended
-        try:
-            if transport.is_closing():
-                raise ConnectionError("connection is closing")
-            transport.write(data)
-        except Exception as error:
-            self.abort(error)
-            return False
-        self.last_activity = self.layer.loop.time()
-        if transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT:
-            logger.warning("SIP %s flow %s: peer does not read", self.kind, self.flow.remote)
-            self.abort("peer does not read (write buffer full)")
-            return False
-        return True
-
-    def abort(self, reason: object, *, quiet: bool = False) -> None:
-        """Close the connection now; ``quiet`` suppresses ``on_flow_failed``."""
-        self.quiet = self.quiet or quiet
-        if self.transport is not None:
-            self.transport.abort()
-        self.finish(reason)
-
-    def finish(self, reason: object) -> None:
-        """Forget the connection once; report the failure and reconnect where wanted."""
-        if self.ended:
-            return
-        self.ended = True
-        if self.timer is not None:
-            self.timer.cancel()
-        layer = self.layer
-        layer._forget(self)
-        if layer._closed or self.quiet:
-            return
-        logger.debug("SIP %s flow %s ended: %s", self.kind, self.flow.remote, reason)
-        if self.announced and layer.on_flow_failed is not None:
-            _call(layer.on_flow_failed, self.flow)
-        if self.persistent:
-            layer._start_reconnect(self.kind, self.flow.remote, self.server_name)
-
-    def _schedule(self) -> None:
-        """Arm the one timer this connection needs: the next ping, or the idle check."""
-        if self.ended or self.transport is None:
-            return
-        if self.timer is not None:
-            self.timer.cancel()
-        loop = self.layer.loop
-        if self.persistent:  # the client sends pings at 80-100 % of the interval [RFC 5626 §4.4.1]
-            delay = self.layer.keepalive_interval * random.uniform(0.8, 1.0)
-            self.timer = loop.call_later(delay, self._ping)
-        elif not self.outbound and self.layer.idle_timeout is not None:
-            due = self.last_activity + self.layer.idle_timeout
-            self.timer = loop.call_at(due, self._idle_check)
-
-    def _ping(self) -> None:
-        if self.write(_PING):
-            self.awaiting_pong = True
-            self.timer = self.layer.loop.call_later(self.layer.keepalive_timeout, self._no_pong)
-
-    def _no_pong(self) -> None:
-        if self.awaiting_pong:
-            logger.warning("SIP %s flow %s: no keep-alive pong", self.kind, self.flow.remote)
-            self.abort(f"no keep-alive pong within {self.layer.keepalive_timeout} s")
-
-    def _idle_check(self) -> None:
-        idle_timeout = self.layer.idle_timeout
-        assert idle_timeout is not None
-        if self.layer.loop.time() - self.last_activity >= idle_timeout:
-            self.abort(f"idle for {idle_timeout} s", quiet=True)
-        else:
-            self._schedule()
 
 
 class TransportLayer:
