@@ -11,7 +11,16 @@ Content-Length) and a 12-line SDP offer [RFC 3261 §7, RFC 3264 §5].
   body framed by Content-Length; header values are parsed lazily).
 * ``sip parse INVITE + headers``: the same, then the typed accessors a user
   agent reads for every request: ``via``, ``call_id``, ``cseq``,
-  ``from_header``, ``to`` and ``contact`` (each header parsed in full).
+  ``from_header``, ``to`` and ``contact``. The same message comes every
+  time, so header lines and values come from the parsers' memo tables
+  (:mod:`voip_core.sip.memo`) as fresh copies, as within one call
+  (retransmissions, in-dialog requests and their responses repeat From,
+  To, Call-ID and Contact).
+* ``sip parse INVITE + headers, new call``: the same for INVITEs that
+  differ where one call differs from the next (Via branch, From tag,
+  Call-ID), taken in turn from a ring of 5000, longer than the memo
+  tables: those values are never met twice and are parsed in full, as on
+  a server taking new calls; the other lines and values are remembered.
 * ``sip serialize INVITE``: the parsed request back to bytes.
 """
 
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from itertools import cycle
 
 from voip_core.sip import SIPRequest, parse_message
 
@@ -57,8 +67,8 @@ _INVITE = (
 )
 
 
-def _parse_with_headers() -> object:
-    request = parse_message(_INVITE)
+def _parse_with_headers(data: bytes = _INVITE) -> object:
+    request = parse_message(data)
     return (
         request.via,
         request.call_id,
@@ -69,13 +79,29 @@ def _parse_with_headers() -> object:
     )
 
 
+# New calls: a new branch, From tag and Call-ID each (same lengths, so same Content-Length).
+_NEW_CALLS = [
+    _INVITE.replace(b"z9hG4bK.lp3JUB5kS", b"z9hG4bK%010d" % number)
+    .replace(b"tag=hZ8Vd4pQ", b"tag=t%07d" % number)
+    .replace(b"f6d4c1f5e2a1", b"%012d" % number)
+    for number in range(5000)
+]
+_next_call = cycle(_NEW_CALLS).__next__
+
+
+def _parse_new_call_with_headers() -> object:
+    return _parse_with_headers(_next_call())
+
+
 _PARSED = parse_message(_INVITE)
 assert isinstance(_PARSED, SIPRequest)
 assert _PARSED.serialize() == _INVITE
 _parse_with_headers()
+assert len({parse_message(data).via[0].branch for data in _NEW_CALLS[:2]}) == 2
 
 CASES: dict[str, Callable[[], object]] = {
     "sip parse INVITE": partial(parse_message, _INVITE),
     "sip parse INVITE + headers": _parse_with_headers,
+    "sip parse INVITE + headers, new call": _parse_new_call_with_headers,
     "sip serialize INVITE": _PARSED.serialize,
 }
