@@ -704,6 +704,7 @@ class VoipServer:
     app: str = "echo"
     port: int = 0
     hang_up_after: float | None = None
+    transports: tuple[str, ...] = ("udp",)
     process: subprocess.Popen[Any] | None = None
     log: Path = field(init=False)
 
@@ -726,11 +727,16 @@ class VoipServer:
                 f"{self.hang_up_after:g}",
             ]
         listen = f"{uri_host(self.host)}:{self.port}"
-        return [sys.executable, "-m", "voip_core", "serve", "--listen", listen, "--app", self.app]
+        transports = [option for kind in self.transports for option in ("--transport", kind)]
+        return [
+            sys.executable,
+            *("-m", "voip_core", "serve", "--listen", listen, "--app", self.app),
+            *transports,
+        ]
 
     def start(self, timeout: float = 20.0) -> VoipServer:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port(host=self.host)
+        self.port = self.port or free_udp_tcp_port(self.host)
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 self.command(),
