@@ -35,6 +35,7 @@ class Server(asyncio.DatagramProtocol):
         self.header, self.algorithm = header, algorithm
         self.requests: list[SIPRequest] = []
         self.nonces: set[str] = set()
+        self.stale_sent = 0
         self.transport = None
 
     def connection_made(self, transport):
@@ -59,7 +60,9 @@ class Server(asyncio.DatagramProtocol):
                 nonce_is_valid=self.nonces.__contains__,
             )
         if result is not AuthResult.OK:
-            challenge = make_challenge("test.invalid", algorithm=self.algorithm)
+            stale = result is AuthResult.STALE
+            self.stale_sent += stale
+            challenge = make_challenge("test.invalid", algorithm=self.algorithm, stale=stale)
             self.nonces.add(challenge.split('nonce="', 1)[1].split('"', 1)[0])
             status = 401 if self.header == "WWW-Authenticate" else 407
             response = request.create_response(
@@ -195,3 +198,18 @@ async def test_invite_and_bye_answer_407_and_follow_the_route_set(server_and_age
     byes = [r for r in server.requests if r.method == "BYE"]
     assert len(byes) == 2 and "Proxy-Authorization" in byes[1].headers
     assert byes[1].cseq.number == byes[0].cseq.number + 1
+
+
+async def test_a_stale_nonce_is_answered_once_with_the_new_one(server_and_agent):
+    """The registrar expires its nonces: the refresh gets 401 stale=true, and the
+    retry with the new nonce (nonce count 1 again) succeeds [RFC 7616 §3.3]."""
+    server, ua, aor = await server_and_agent()
+    registration = ua.register(aor, expires=300)
+    await registration.register()
+    server.nonces.clear()  # every nonce issued so far is now stale
+    assert await registration.register() == 2
+    refresh, retry = server.requests[2:4]
+    assert "nc=00000002" in refresh.headers.get("Authorization")  # the old nonce, reused
+    assert server.stale_sent == 1
+    assert "nc=00000001" in retry.headers.get("Authorization")
+    assert registration.registered.is_set()
