@@ -172,6 +172,7 @@ class Dialog:
         with the app (the call is then rejected with 488).
         """
         app = app or self.user_agent.app
+        self._app = app  # re-INVITEs and transfers go on with it
         ua = self.user_agent
         try:
             offer = SessionDescription.parse(self.invite.body)
