@@ -1,4 +1,4 @@
-"""Blind transfer with baresip: it REFERs our `voip serve` to another baresip [RFC 3515]."""
+"""baresip changes our call: blind transfer (REFER, RFC 3515) and hold/resume (re-INVITE)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,27 @@ def test_baresip_transfers_our_call_to_another_baresip(
     )
     bob.command("hangup")
     bob.wait_event("CALL_CLOSED", timeout=10)
+
+
+def test_baresip_holds_and_resumes_our_call(start_voip_server, start_baresip, long_speech):
+    server = start_voip_server()
+    alice = start_baresip(user="alice", wav=long_speech)
+    alice.dial(server.address)
+    alice.wait_event("CALL_ESTABLISHED", timeout=10)
+
+    def invite_oks():
+        return [
+            m
+            for m in alice.sip_trace()
+            if m.split("\n", 2)[1].startswith("SIP/2.0 200") and " INVITE\n" in m
+        ]
+
+    for count, command in enumerate(("hold", "resume"), start=2):
+        assert alice.command(command).get("ok") is not False
+        wait_for(lambda count=count: len(invite_oks()) >= count, 10, f"our 200 to {command}")
+    oks = invite_oks()
+    # baresip offered sendonly, then sendrecv; we answered recvonly, then sendrecv.
+    assert len(oks) == 3 and "a=recvonly" in oks[1] and "a=sendrecv" in oks[2]
+    alice.command("hangup")
+    alice.wait_event("CALL_CLOSED", timeout=10)
+    wait_for(lambda: server.calls_ended(), 5, "the call's log line")
