@@ -213,3 +213,52 @@ async def test_a_stale_nonce_is_answered_once_with_the_new_one(server_and_agent)
     assert server.stale_sent == 1
     assert "nc=00000001" in retry.headers.get("Authorization")
     assert registration.registered.is_set()
+
+
+async def test_a_registration_flow_that_breaks_is_reconnected_and_registered_again():
+    """REGISTER over TCP keeps its connection as a flow [RFC 5626 §4.4]; when the
+    registrar drops it, the agent reconnects (back-off) and registers again."""
+    from voip_core.sip.framing import StreamFramer
+
+    registers: list[tuple[int, SIPRequest]] = []
+    connections = 0
+
+    async def registrar(reader, writer):
+        nonlocal connections
+        connections += 1
+        number = connections
+        framer = StreamFramer()
+        while data := await reader.read(65536):
+            for item in framer.feed(data):
+                if not isinstance(item, bytes):
+                    continue
+                request = parse_message(item)
+                registers.append((number, request))
+                contact = request.headers.get("Contact").split(";")[0]
+                response = request.create_response(
+                    200, to_tag="r", headers=[("Contact", f"{contact};expires=3600")]
+                )
+                writer.write(response.serialize())
+                await writer.drain()
+                if number == 1:
+                    writer.close()  # the registrar restarts: the flow breaks
+                    return
+
+    server = await asyncio.start_server(registrar, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rtp = await RealtimeTransportProtocol.bind()
+    ua = UserAgent(app=Listener, rtp=rtp, timers=TIMERS)
+    await ua.listen("127.0.0.1", 0, transport="tcp")
+    registration = ua.register(f"sip:alice@127.0.0.1:{port};transport=tcp")
+    assert await registration.register() == 3600
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while len(registers) < 2:
+        assert loop.time() < deadline, "no REGISTER on a new connection"
+        await asyncio.sleep(0.02)
+    (first_connection, first), (second_connection, second) = registers[:2]
+    assert (first_connection, second_connection) == (1, 2)
+    assert second.call_id == first.call_id and second.cseq.number == first.cseq.number + 1
+    ua.close()
+    rtp.close()
+    server.close()

@@ -316,14 +316,21 @@ class TransportLayer:
     # Connections ---------------------------------------------------------------------------
 
     def _connect(
-        self, kind: str, destination: Address, server_name: str | None, persistent: bool
+        self,
+        kind: str,
+        destination: Address,
+        server_name: str | None,
+        persistent: bool,
+        *,
+        start: bool = True,
     ) -> _Connection:
-        """Start opening a connection; it is usable (queueing) at once."""
+        """A new connection, usable (queueing) at once; opened in the background if ``start``."""
         connection = _Connection(self, kind, destination)
         connection.server_name, connection.persistent = server_name, persistent
         self._connections.add(connection)
         self._register(connection, destination)
-        self._spawn(self._open(connection))
+        if start:
+            self._spawn(self._open(connection))
         return connection
 
     async def _open(self, connection: _Connection) -> bool:
@@ -381,7 +388,7 @@ class TransportLayer:
                     connection.persistent = True
                     connection._schedule()
                 else:
-                    connection = self._connect(kind, remote, server_name, True)
+                    connection = self._connect(kind, remote, server_name, True, start=False)
                     if not await self._open(connection):
                         failures += 1
                         logger.info("reconnect %d to %s failed", failures, remote)
