@@ -119,3 +119,25 @@ def test_readme_registered_example_against_kamailio(kamailio, start_baresip, tmp
     assert lines[0].startswith("registered for ") and int(lines[0].split()[2]) > 0
     assert lines[1] in {"answered with PCMU", "answered with opus"}
     bob.wait_event("CALL_CLOSED", timeout=10)  # our BYE reached bob through kamailio
+
+
+def test_voip_sip_call_registers_calls_through_kamailio_and_hangs_up(kamailio, start_baresip):
+    host, port, users = kamailio
+    bob = start_baresip(user="bob", registrar=(host, port), password=users["bob"])
+    result = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "voip_core", "sip", f"sip:alice@{host}:{port}"),
+            *("call", f"sip:bob@{host}:{port}", "--duration", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "VOIP_SIP_PASSWORD": users["alice"]},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "registered sip:alice" in result.stdout
+    assert "answered" in result.stdout and "hung up by us" in result.stdout
+    bob.wait_event("CALL_CLOSED", timeout=10)
+    invite = next(m for m in bob.sip_trace() if m.split("\n", 2)[1].startswith("INVITE "))
+    assert f"From: <sip:alice@{host}:{port}>" in invite  # the call came from the AOR
