@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import numpy as np
@@ -53,9 +53,15 @@ class _PluginCodecs:
     @overload
     def __get__(self, instance: object, owner: type[Any]) -> Sequence[type[RTPCodec]]: ...
     def __get__(self, instance: object | None, owner: type[Any]) -> Sequence[type[RTPCodec]]:
-        from voip_core.plugins import codecs
+        global _plugin_codecs
+        if _plugin_codecs is None:  # imported on first use: importing voip_core stays light
+            from voip_core.plugins import codecs
 
-        return codecs()
+            _plugin_codecs = codecs
+        return _plugin_codecs()
+
+
+_plugin_codecs: Callable[[], list[type[RTPCodec]]] | None = None
 
 
 @dataclasses.dataclass(kw_only=True, eq=False, repr=False)
@@ -100,12 +106,11 @@ class AudioCall(Session):
         self._encoder = self.codec.create_encoder()
         self._decoder = self.codec.create_decoder()
         self.frame_size = round(self.sampling_rate_hz * self.rtp_packet_duration)
-        self._inbound = Resampler(
-            self.codec.sample_rate, self.sampling_rate_hz, quality=self.resample_quality
-        )
-        self._outbound = Resampler(
-            self.sampling_rate_hz, self.codec.sample_rate, quality=self.resample_quality
-        )
+        # The resamplers (codec rate <-> app rate) are made on first use, with these
+        # rates: many calls never hear or say anything.
+        self._resampling = (self.codec.sample_rate, self.sampling_rate_hz, self.resample_quality)
+        self._inbound_resampler: Resampler | None = None
+        self._outbound_resampler: Resampler | None = None
         # The remote sends with the payload type we declared; that is its own
         # number when we answered its offer, ours when it answered ours [RFC 3264 §6.1].
         self.receive_payload_types = {self.codec.payload_type} | {
@@ -135,6 +140,24 @@ class AudioCall(Session):
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+
+    @property
+    def _inbound(self) -> Resampler:
+        """The resampler from the codec's rate to ``sampling_rate_hz`` (received audio)."""
+        resampler = self._inbound_resampler
+        if resampler is None:
+            codec_rate, app_rate, quality = self._resampling
+            resampler = self._inbound_resampler = Resampler(codec_rate, app_rate, quality=quality)
+        return resampler
+
+    @property
+    def _outbound(self) -> Resampler:
+        """The resampler from ``sampling_rate_hz`` to the codec's rate (audio to send)."""
+        resampler = self._outbound_resampler
+        if resampler is None:
+            codec_rate, app_rate, quality = self._resampling
+            resampler = self._outbound_resampler = Resampler(app_rate, codec_rate, quality=quality)
+        return resampler
 
     def _codec_options(self) -> dict[str, Any]:
         return {
@@ -262,7 +285,8 @@ class AudioCall(Session):
         if self._sender is not None:
             self._sender.cancel()
             self._sender = None
-        self._outbound.reset()
+        if self._outbound_resampler is not None:  # none made: nothing queued
+            self._outbound_resampler.reset()
 
     @property
     def sending(self) -> bool:
@@ -347,7 +371,7 @@ class AudioCall(Session):
 
     def close(self) -> None:
         """Stop sending and receiving."""
-        if hasattr(self, "_outbound"):
+        if hasattr(self, "_outbound_resampler"):  # past the codec negotiation
             self.cancel_outbound_audio()
         super().close()
 

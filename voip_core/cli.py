@@ -161,6 +161,7 @@ async def _register(args: argparse.Namespace, user_agent: Any) -> bool:
 
 
 async def _serve_forever(args: argparse.Namespace) -> int:
+    import gc
     import signal
 
     from voip_core import plugins
@@ -185,6 +186,14 @@ async def _serve_forever(args: argparse.Namespace) -> int:
 
     args.on_call_ended = call_ended
     user_agent = await _user_agent(args, apps[args.app], host, port)
+    # What is loaded by now (modules, plugins, codec tables) lives as long as the
+    # process: the cyclic garbage collector need not visit it on every collection.
+    # And a server makes objects in bursts (each call several hundred, most
+    # freed by the end of the call): collecting the young generation after
+    # 10 000 of them rather than 700 visits far fewer that were about to go.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 10)
     bound_host, bound_port = user_agent.local_address
     transports = ", ".join(args.transport or ["udp"])
     print(f"listening on {bound_host}:{bound_port} ({transports}), app {args.app}", flush=True)

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -114,12 +115,56 @@ _loading = False
 _manager: pluggy.PluginManager | None = None
 _failures: list[LoadFailure] = []
 _distributions: dict[str, tuple[str, str]] = {}
+#: What :func:`codecs` found, kept until a plugin is registered or unregistered
+#: (or the manager is reset): every call placed or answered asks for it.
+#: ``_generation`` counts those changes, so that a list worked out while one
+#: happened (in another thread) is not kept.
+_codecs: list[type[RTPCodec]] | None = None
+_generation = 0
+
+
+def _forget_codecs() -> None:
+    global _codecs, _generation
+    with _lock:
+        _generation += 1
+        _codecs = None
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, telling :func:`codecs` when the set of hook implementations changes.
+
+    ``register`` and ``unregister`` (which ``set_blocked`` uses) are the ways
+    plugins come and go, whether through entry points or a user's own
+    ``get_plugin_manager().register(obj)``; new hook specs may validate
+    pending implementations.
+    """
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        _forget_codecs()
+        try:
+            return super().register(plugin, name)
+        finally:
+            _forget_codecs()
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        _forget_codecs()
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            _forget_codecs()
+
+    def add_hookspecs(self, module_or_class: ModuleType | type) -> None:
+        _forget_codecs()
+        try:
+            super().add_hookspecs(module_or_class)
+        finally:
+            _forget_codecs()
 
 
 def _new_manager() -> tuple[pluggy.PluginManager, list[LoadFailure]]:
     from voip_core import builtins
 
-    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager = _PluginManager(PROJECT_NAME)
     manager.add_hookspecs(VoIPHookSpecs)
     manager.register(builtins, name="voip-core")
     failures: list[LoadFailure] = []
@@ -174,6 +219,7 @@ def reset_plugin_manager() -> None:
     with _lock:
         _manager, _failures = None, []
         _distributions.clear()
+        _forget_codecs()
 
 
 def plugin_distributions() -> dict[str, tuple[str, str]]:
@@ -217,7 +263,23 @@ def codecs() -> list[type[RTPCodec]]:
 
     When two plugins register the same encoding name and clock rate, the one
     called first (``tryfirst``, else the most recently registered) wins.
+    The list is worked out once and kept until a plugin is registered or
+    unregistered, or :func:`reset_plugin_manager` is called; each call
+    returns a new list.
     """
+    global _codecs
+    cached = _codecs
+    if cached is None:
+        generation = _generation
+        get_plugin_manager()
+        cached = _find_codecs()
+        with _lock:
+            if generation == _generation:  # no plugin came or went meanwhile
+                _codecs = cached
+    return list(cached)
+
+
+def _find_codecs() -> list[type[RTPCodec]]:
     seen: set[tuple[str, int, int]] = set()
     result: list[type[RTPCodec]] = []
     for contribution in _collect("voip_codecs"):

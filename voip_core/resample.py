@@ -106,8 +106,9 @@ def resample(
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def _ratio(input_rate: int, output_rate: int) -> tuple[int, int]:
-    """``(L, M)``: ``output_rate / input_rate`` in lowest terms."""
+    """``(L, M)``: ``output_rate / input_rate`` in lowest terms (cached: every call asks)."""
     ratio = Fraction(output_rate, input_rate)
     return ratio.numerator, ratio.denominator
 
@@ -193,13 +194,15 @@ class FrameFIFO:
     """A FIFO of float32 samples that returns fixed-size frames.
 
     Amortised O(1) per sample: the buffer grows by doubling and is compacted
-    only when the read position passes half of it.
+    only when the read position passes half of it. It is allocated on the
+    first push: a call that never hears or says anything costs no buffer.
     """
 
-    __slots__ = ("_buffer", "_end", "_start")
+    __slots__ = ("_buffer", "_capacity", "_end", "_start")
 
     def __init__(self, capacity: int = 4096) -> None:
-        self._buffer = np.zeros(capacity, np.float32)
+        self._capacity = capacity
+        self._buffer = _EMPTY
         self._start = 0
         self._end = 0
 
@@ -211,6 +214,8 @@ class FrameFIFO:
         count = len(samples)
         if not count:
             return
+        if self._buffer is _EMPTY:
+            self._buffer = np.zeros(self._capacity, np.float32)
         if self._end + count > len(self._buffer):
             size = self._end - self._start
             if size + count > len(self._buffer) // 2:

@@ -236,7 +236,15 @@ class RTPCodec(abc.ABC):
     @classmethod
     def matches(cls, media_format: MediaFormat) -> bool:
         """Whether ``media_format`` (from the peer's SDP) is this codec."""
-        return cls.media_format().matches(media_format)
+        if getattr(cls.media_format, "__func__", None) is not _MEDIA_FORMAT:
+            return cls.media_format().matches(media_format)
+        # MediaFormat.matches on the class attributes :meth:`media_format` copies,
+        # without making the object.
+        return (
+            cls.clock_rate == media_format.clock_rate
+            and cls.channels == media_format.channels
+            and cls.encoding_name.lower() == media_format.encoding_name.lower()
+        )
 
     @classmethod
     def from_media_format(
@@ -284,3 +292,6 @@ class RTPCodec(abc.ABC):
             f"{type(self).__name__}(pt={self.payload_type}, {self.encoding_name}/"
             f"{self.clock_rate}, {self.sample_rate} Hz)"
         )
+
+
+_MEDIA_FORMAT = RTPCodec.media_format.__func__  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from voip_core.datagram import tune_datagram_transport
 from voip_core.errors import ParseError
 from voip_core.rtp.packet import RTPPacket
 
@@ -72,6 +73,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The selector loop's datagram transport does not subclass DatagramTransport.
         self.transport = transport  # type: ignore[assignment]
+        tune_datagram_transport(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

@@ -35,6 +35,36 @@ TELEPHONE_EVENT = MediaFormat(
     payload_type=101, encoding_name="telephone-event", clock_rate=8000, fmtp="0-16"
 )
 
+#: What :meth:`Session.sdp_formats` made of a list of codecs (MediaFormat is
+#: frozen, so the results can be shared), bounded: emptied when full.
+_SDP_FORMATS: dict[tuple[object, ...], tuple[MediaFormat, ...]] = {}
+_SDP_FORMATS_LIMIT = 64
+_default_media_format: object = None
+
+
+def _format_key(codec: type[RTPCodec]) -> object:
+    """What ``codec.media_format()`` and ``codec.clock_rate`` depend on.
+
+    The class attributes the default :meth:`RTPCodec.media_format` reads, so
+    that a changed attribute is a new key; a codec with a media_format of its
+    own is asked for it.
+    """
+    global _default_media_format
+    if _default_media_format is None:  # imported late: voip_core.codecs brings numpy
+        from voip_core.codecs.base import RTPCodec
+
+        _default_media_format = RTPCodec.media_format.__func__  # type: ignore[attr-defined]
+    if getattr(codec.media_format, "__func__", None) is not _default_media_format:
+        return (codec, codec.media_format(), codec.clock_rate)
+    return (
+        codec,
+        codec.static_payload_type,
+        codec.encoding_name,
+        codec.clock_rate,
+        codec.channels,
+        codec.default_fmtp,
+    )
+
 
 @dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class Session:
@@ -89,15 +119,24 @@ class Session:
         the codecs, as RFC 4733 §2.1 wants it at the audio codec's rate.
         Dynamic payload types are numbered from 96 [RFC 3551 §3].
         """
-        supported = list(cls.supported_codecs)
-        formats = [codec.media_format() for codec in supported]
-        rates = sorted({codec.clock_rate for codec in supported} - {8000})
-        formats.append(TELEPHONE_EVENT)
-        formats += [
-            dataclasses.replace(TELEPHONE_EVENT, payload_type=None, clock_rate=rate)
-            for rate in rates
-        ]
-        return assign_payload_types(formats)
+        supported = tuple(cls.supported_codecs)
+        # Every call asks, and the answer depends only on what each codec's
+        # media_format() and clock_rate say: kept under those.
+        key = tuple(map(_format_key, supported))
+        known = _SDP_FORMATS.get(key)
+        if known is None:
+            formats = [codec.media_format() for codec in supported]
+            rates = sorted({codec.clock_rate for codec in supported} - {8000})
+            formats.append(TELEPHONE_EVENT)
+            formats += [
+                dataclasses.replace(TELEPHONE_EVENT, payload_type=None, clock_rate=rate)
+                for rate in rates
+            ]
+            known = tuple(assign_payload_types(formats))
+            if len(_SDP_FORMATS) >= _SDP_FORMATS_LIMIT:
+                _SDP_FORMATS.clear()
+            _SDP_FORMATS[key] = known
+        return list(known)
 
     def negotiate_codec(self, media: MediaDescription) -> RTPCodec:
         """The codec for this call: the first of the remote's formats we support.

@@ -264,8 +264,6 @@ class MediaDescription:
             ValueError: no formats, a port outside 0..65535 or an unknown
                 direction.
         """
-        from voip_core.sdp.negotiation import assign_payload_types
-
         if not formats:
             raise ValueError("a media description needs at least one format")
         if not 0 <= port <= 65535:
@@ -274,7 +272,7 @@ class MediaDescription:
             raise ValueError(f"unknown direction {direction!r}")
         attributes: list[Attribute] = []
         numbers: list[str] = []
-        for media_format in assign_payload_types(formats):
+        for media_format in _negotiation.assign_payload_types(formats):
             numbers.append(str(media_format.payload_type))
             attributes.extend(media_format.attributes())
         if ptime is not None:
@@ -354,15 +352,15 @@ class MediaDescription:
         Raises:
             ParseError: a malformed ``a=rtpmap``/``a=fmtp`` line or format.
         """
-        from voip_core.sdp.negotiation import STATIC_PAYLOAD_TYPES, MediaFormat
-
         if not self.is_rtp:
             return []
+        from_rtpmap = _negotiation.MediaFormat.from_rtpmap
+        static_payload_types = _negotiation.STATIC_PAYLOAD_TYPES
         mapped: dict[int, MediaFormat] = {}
         fmtps: dict[int, str] = {}
         for attribute in self.attributes:
             if attribute.name == "rtpmap":
-                media_format = MediaFormat.from_rtpmap(attribute.value or "")
+                media_format = from_rtpmap(attribute.value or "")
                 if media_format.payload_type is not None:  # always, for a parsed rtpmap
                     mapped.setdefault(media_format.payload_type, media_format)
             elif attribute.name == "fmtp":
@@ -372,10 +370,15 @@ class MediaDescription:
                 if parameters.strip():
                     fmtps.setdefault(payload_type, parameters.strip())
         result: list[MediaFormat] = []
+        listed: set[int] = set()
         for token in self.formats:
-            payload_type = _number(token, "payload type", 127, f"m={self.media} ...", None)
-            found = mapped.get(payload_type) or STATIC_PAYLOAD_TYPES.get(payload_type)
-            if found is not None and all(f.payload_type != payload_type for f in result):
+            if len(token) < 4 and token.isdigit() and token.isascii() and int(token) <= 127:
+                payload_type = int(token)
+            else:
+                payload_type = _number(token, "payload type", 127, f"m={self.media} ...", None)
+            found = mapped.get(payload_type) or static_payload_types.get(payload_type)
+            if found is not None and payload_type not in listed:
+                listed.add(payload_type)
                 fmtp = fmtps.get(payload_type)
                 result.append(found if fmtp is None else replace(found, fmtp=fmtp))
         return result
@@ -509,4 +512,6 @@ class SessionDescription:
 
 # Last, because the parser builds the classes above: it imports them from this
 # module, and SessionDescription.parse finds it through this name when called.
+# The same for negotiation (MediaFormat), which the media sections use.
+from voip_core.sdp import negotiation as _negotiation  # noqa: E402
 from voip_core.sdp import parser as _parser  # noqa: E402

@@ -47,6 +47,13 @@ _REVERSED_DIRECTIONS = {
 }
 
 
+#: ``a=rtpmap`` values (and fmtp) read before -> the format: peers send the same
+#: few again and again. Bounded: emptied when full; long texts are not kept.
+_RTPMAPS: dict[tuple[str, str | None], MediaFormat] = {}
+_RTPMAPS_LIMIT = 512
+_RTPMAP_TEXT_LIMIT = 128
+
+
 @dataclass(frozen=True, slots=True)
 class MediaFormat:
     """One RTP payload format [RFC 8866 §6.6, RFC 3551 §6].
@@ -74,21 +81,46 @@ class MediaFormat:
         Raises:
             ParseError: the value does not follow RFC 8866 §6.6.
         """
-        line = f"a=rtpmap:{value}"
+        if cls is MediaFormat:  # formats are frozen: one read serves every call that offers it
+            known = _RTPMAPS.get((value, fmtp))
+            if known is not None:
+                return known
         payload_text, _, mapping = value.partition(" ")
         parts = mapping.strip().split("/")
-        numbers = [payload_text, *parts[1:]]
+        count = len(parts)
+        if count == 2:
+            digits = payload_text + parts[1]
+            shortest = min(len(payload_text), len(parts[1]))
+            longest = max(len(payload_text), len(parts[1]))
+        elif count == 3:
+            digits = payload_text + parts[1] + parts[2]
+            shortest = min(len(payload_text), len(parts[1]), len(parts[2]))
+            longest = max(len(payload_text), len(parts[1]), len(parts[2]))
+        else:
+            digits, shortest, longest = "", 0, 0
+        # Every number 1 to 9 ASCII digits: the lengths, then all digits at once.
         if (
-            len(parts) not in (2, 3)
-            or not parts[0]
-            or not all(text.isascii() and text.isdigit() and len(text) < 10 for text in numbers)
+            not parts[0]
+            or not shortest
+            or longest >= 10
+            or not (digits.isdigit() and digits.isascii())
         ):
-            raise ParseError("a=rtpmap must be <pt> <encoding>/<rate>[/<channels>]", line=line)
-        payload_type, clock_rate, *channels = (int(text) for text in numbers)
-        channel_count = channels[0] if channels else 1
+            raise ParseError(
+                "a=rtpmap must be <pt> <encoding>/<rate>[/<channels>]", line=f"a=rtpmap:{value}"
+            )
+        payload_type = int(payload_text)
+        clock_rate = int(parts[1])
+        channel_count = int(parts[2]) if count == 3 else 1
         if payload_type > 127 or clock_rate == 0 or not 0 < channel_count < 256:
-            raise ParseError("a=rtpmap payload type, rate or channels out of range", line=line)
-        return cls(payload_type, parts[0], clock_rate, channel_count, fmtp)
+            raise ParseError(
+                "a=rtpmap payload type, rate or channels out of range", line=f"a=rtpmap:{value}"
+            )
+        media_format = cls(payload_type, parts[0], clock_rate, channel_count, fmtp)
+        if cls is MediaFormat and len(value) <= _RTPMAP_TEXT_LIMIT:
+            if len(_RTPMAPS) >= _RTPMAPS_LIMIT:
+                _RTPMAPS.clear()
+            _RTPMAPS[(value, fmtp)] = media_format
+        return media_format
 
     @property
     def rtpmap_value(self) -> str:

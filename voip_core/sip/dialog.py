@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY")
+_ALLOW = ", ".join(ALLOWED_METHODS)
 
 
 def _sip_uris(routes: Iterable[NameAddress]) -> list[SIPURI]:
@@ -106,8 +107,9 @@ class Dialog:
             invite = self.invite
             self.local_header = str(invite.to.with_tag(self.local_tag))
             self.remote_header = invite.headers.get("From") or ""
-            self.remote_target = invite.contact[0].uri if invite.contact else invite.from_header.uri
-            self.route_set = _sip_uris(invite.record_route)  # [RFC 3261 §12.1.1]
+            contacts = invite._contacts
+            self.remote_target = contacts[0].uri if contacts else invite.from_header.uri
+            self.route_set = _sip_uris(invite._name_addresses("record-route"))  # [RFC 3261 §12.1.1]
             self._remote_cseq = invite.cseq.number
         else:
             self._local_cseq = self.invite.cseq.number
@@ -177,7 +179,10 @@ class Dialog:
         try:
             offer = SessionDescription.parse(self.invite.body)
             host, port = ua.rtp.local_address
-            answer = create_answer(offer, app.sdp_formats(), address=host, port=port)
+            # versioned() below gives the answer this dialog's o= id and version.
+            answer = create_answer(
+                offer, app.sdp_formats(), address=host, port=port, session_id=self._sdp_session_id
+            )
             media, remote, direction = audio_stream(offer)
             self.session = app(
                 rtp=ua.rtp,
@@ -206,8 +211,8 @@ class Dialog:
 
     def _contact_headers(self) -> list[tuple[str, str]]:
         return [
-            ("Contact", f"<{self.contact}>"),
-            ("Allow", ", ".join(ALLOWED_METHODS)),
+            ("Contact", self.user_agent._contact_value(self.source.transport)),
+            ("Allow", _ALLOW),
             ("Content-Type", "application/sdp"),
         ]
 

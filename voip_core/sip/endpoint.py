@@ -35,6 +35,7 @@ from voip_core.sip.message import (
     salvage_for_400,
     validate_request,
 )
+from voip_core.sip.timers import TransactionTimers
 from voip_core.sip.transaction import (
     Action,
     ClientInviteTransaction,
@@ -76,6 +77,10 @@ class Hop:
 
 #: Every transaction timer [RFC 3261 §17, RFC 6026 §8.4].
 _TIMER_NAMES = "ABDEFGHIJKLM"
+#: The timers a server transaction waits out after its final response (non-INVITE
+#: Completed, INVITE Accepted) [RFC 3261 §17.2.2, RFC 6026 §8.7]: its request is
+#: then kept only to be matched and dropped.
+_WAITING_TIMERS = frozenset("JL")
 
 
 def new_tag() -> str:
@@ -149,9 +154,13 @@ class SIPEndpoint:
         self._server: dict[tuple[str, ...], Transaction] = {}
         self._client: dict[tuple[str, str], Transaction] = {}
         self._hops: dict[int, Hop] = {}
-        self._timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._timers = TransactionTimers(self.loop, self._timer_fired)
         self._handlers: dict[int, Callable[[SIPResponse], None]] = {}
+        #: The key each transaction is filed under in _server or _client.
+        self._keys: dict[int, tuple[str, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Contact header values (see _contact_value).
+        self._contact_values: dict[tuple[str | None, str, int], str] = {}
         self.dropped_datagrams = 0
 
     async def listen(
@@ -191,6 +200,20 @@ class SIPEndpoint:
             parameters["transport"] = transport
         return SIPURI(scheme="sip", host=host, port=port, parameters=parameters)
 
+    def _contact_value(self, transport: str | None = None) -> str:
+        """``<contact>`` for a Contact header over ``transport``: what every answer carries.
+
+        Kept per transport, default transport and number of listeners: all
+        that :meth:`contact_for` reads.
+        """
+        key = (transport, self.default_transport, len(self.transports._listeners))
+        value = self._contact_values.get(key)
+        if value is None:
+            if len(self._contact_values) >= 16:
+                self._contact_values.clear()
+            value = self._contact_values[key] = f"<{self.contact_for(transport)}>"
+        return value
+
     @property
     def contact_uri(self) -> SIPURI:
         """Our Contact over the default transport."""
@@ -198,8 +221,7 @@ class SIPEndpoint:
 
     def close(self) -> None:
         """Cancel timers and tasks and close the sockets now."""
-        for handle in self._timers.values():
-            handle.cancel()
+        self._timers.close()
         for task in self._tasks:
             task.cancel()
         self.transports.close_now()
@@ -247,7 +269,9 @@ class SIPEndpoint:
 
     def _note_source(self, request: SIPRequest, source: Address) -> SIPRequest:
         """Add received/rport to the top Via [RFC 3261 §18.2.1, RFC 3581 §4]."""
-        top = request.via[0]
+        top = request._vias[0]
+        if top.host == source[0] and "rport" not in top.parameters:
+            return request  # nothing to add
         parameters = dict(top.parameters)
         if top.host != source[0]:
             parameters["received"] = source[0]
@@ -265,15 +289,16 @@ class SIPEndpoint:
             request.headers.insert(index, "Via", value)
         return request
 
-    def _response_hop(self, response: SIPResponse, flow: Flow) -> Hop:
+    def _response_hop(self, response: SIPRequest | SIPResponse, flow: Flow) -> Hop:
         """Where a response goes [RFC 3261 §18.2.2, RFC 3581 §4].
 
         Over TCP/TLS back on the request's connection (or, once it is gone, a
         new one to received and the Via port); over UDP to received/rport,
-        else the Via's sent-by.
+        else the Via's sent-by. ``response`` may be the request itself: its
+        responses carry its Via.
         """
         try:
-            top = response.via[0]
+            top = response._vias[0]
         except ParseError:
             return Hop(flow.transport, flow.remote, flow)
         host = top.received or top.host
@@ -298,7 +323,9 @@ class SIPEndpoint:
         else:
             transaction = ServerNonInviteTransaction(request, timers=self.timers, reliable=reliable)
         self._server[key] = transaction
-        self._hops[id(transaction)] = self._response_hop(request.create_response(100), flow)
+        self._keys[id(transaction)] = key
+        # Responses copy the request's Via, so the request tells where they go.
+        self._hops[id(transaction)] = self._response_hop(request, flow)
         self._execute(transaction, transaction.start())
 
     def _response_received(self, response: SIPResponse) -> None:
@@ -368,7 +395,8 @@ class SIPEndpoint:
             transaction = ClientInviteTransaction(request, timers=self.timers, reliable=reliable)
         else:
             transaction = ClientNonInviteTransaction(request, timers=self.timers, reliable=reliable)
-        self._client[client_key(request)] = transaction
+        self._client[key := client_key(request)] = transaction
+        self._keys[id(transaction)] = key
         self._hops[id(transaction)] = hop
         self._handlers[id(transaction)] = on_response
         self._execute(transaction, transaction.start())
@@ -397,16 +425,11 @@ class SIPEndpoint:
                     if flow is not None and flow.transport != "udp" and hop.flow is not flow:
                         self._hops[id(transaction)] = Hop(hop.transport, hop.address, flow)
             elif isinstance(action, StartTimer):
-                key = (id(transaction), action.name)
-                if key in self._timers:
-                    self._timers[key].cancel()
-                self._timers[key] = self.loop.call_later(
-                    action.delay, self._timer_fired, transaction, action.name
-                )
+                self._timers.start(transaction, action.name, action.delay)
+                if action.name in _WAITING_TIMERS:
+                    transaction.request._forget_parsed()
             elif isinstance(action, StopTimer):
-                handle = self._timers.pop((id(transaction), action.name), None)
-                if handle is not None:
-                    handle.cancel()
+                self._timers.stop(transaction, action.name)
             elif isinstance(action, Deliver):
                 if isinstance(action.message, SIPRequest):
                     self._deliver_request(transaction, action.message)
@@ -423,7 +446,6 @@ class SIPEndpoint:
                 self._drop(transaction)
 
     def _timer_fired(self, transaction: Transaction, name: str) -> None:
-        self._timers.pop((id(transaction), name), None)
         self._execute(transaction, transaction.timer_fired(name))
 
     def _flow_failed(self, flow: Flow) -> None:
@@ -438,13 +460,12 @@ class SIPEndpoint:
         self._hops.pop(id(transaction), None)
         request = transaction.request
         if isinstance(transaction, (ClientInviteTransaction, ClientNonInviteTransaction)):
-            if self._client.get(client_key(request)) is transaction:
-                del self._client[client_key(request)]
+            known = self._keys.pop(id(transaction), None)
+            client = client_key(request) if known is None else (known[0], known[1])
+            if self._client.get(client) is transaction:
+                del self._client[client]
         else:
-            key = server_key(request)
+            key = self._keys.pop(id(transaction), None) or server_key(request)
             if self._server.get(key) is transaction:
                 del self._server[key]
-        for name in _TIMER_NAMES:
-            handle = self._timers.pop((id(transaction), name), None)
-            if handle is not None:
-                handle.cancel()
+        self._timers.stop_all(transaction, _TIMER_NAMES)

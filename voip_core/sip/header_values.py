@@ -216,7 +216,7 @@ class NameAddress:
         >>> str(NameAddress.parse("Bob <sip:bob@b>").with_tag("7"))
         '"Bob" <sip:bob@b>;tag=7'
         """
-        return self.with_parameters(tag=tag)
+        return NameAddress(self.display_name, self.uri, {**self.parameters, "tag": tag})
 
     def with_parameters(
         self, parameters: Mapping[str, str | None] | None = None, /, **more: str | None

@@ -225,22 +225,34 @@ class Headers:
     'x@y'
     """
 
-    # Three parallel lists: lookup keys (lower-case canonical names), names
-    # as given, and values. Parallel lists let the parser build them, and
-    # lookups scan them, in C (list.count, list.index).
+    # Three parallel sequences: lookup keys (lower-case canonical names), names
+    # as given, and values. Parallel sequences let the parser build them, and
+    # lookups scan them, in C (count, index). A parsed message holds tuples,
+    # turned into lists on its first change: tuples of strings cost the cyclic
+    # garbage collector nothing once it has seen them, and a message can be
+    # kept for a transaction's 32 s [RFC 3261 §17.2.2].
     __slots__ = ("_cache", "_keys", "_names", "_values")
 
+    _keys: list[str] | tuple[str, ...]
+    _names: list[str] | tuple[str, ...]
+    _values: list[str] | tuple[str, ...]
+
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._keys: list[str] = []
-        self._names: list[str] = []
-        self._values: list[str] = []
+        self._keys = []
+        self._names = []
+        self._values = []
         self._cache: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _adopt(cls, keys: list[str], names: list[str], values: list[str]) -> Headers:
-        """Adopt parallel lists that the parser has already checked."""
+    def _adopt(
+        cls,
+        keys: list[str] | tuple[str, ...],
+        names: list[str] | tuple[str, ...],
+        values: list[str] | tuple[str, ...],
+    ) -> Headers:
+        """Adopt parallel lists or tuples that the parser has already checked."""
         headers = cls.__new__(cls)
         headers._keys = keys
         headers._names = names
@@ -320,7 +332,9 @@ class Headers:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return self._keys == other._keys and self._values == other._values
+        return tuple(self._keys) == tuple(other._keys) and tuple(self._values) == tuple(
+            other._values
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -329,7 +343,19 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (the typed-value cache is not shared)."""
+        if isinstance(self._keys, tuple):  # immutable: shared until either side changes
+            return Headers._adopt(self._keys, self._names, self._values)
         return Headers._adopt(list(self._keys), list(self._names), list(self._values))
+
+    def _lists(self) -> tuple[list[str], list[str], list[str]]:
+        """The three sequences as lists, ready to be changed."""
+        keys, names, values = self._keys, self._names, self._values
+        if not isinstance(keys, list) or not isinstance(names, list):
+            keys = self._keys = list(keys)
+            names = self._names = list(names)
+        if not isinstance(values, list):
+            values = self._values = list(values)
+        return keys, names, values
 
     # Changing ------------------------------------------------------------------------------
 
@@ -347,11 +373,15 @@ class Headers:
         Raises:
             ValueError: ``name`` is not a token, or ``value`` holds CR, LF or NUL.
         """
-        _check_name(name)
+        key = _NAME_KEYS.get(name)  # names met before are tokens
+        if key is None:
+            _check_name(name)
+            key = header_key(name)
         value = _check_value(name, value)
-        self._keys.insert(index, header_key(name))
-        self._names.insert(index, name)
-        self._values.insert(index, value)
+        keys, names, values = self._lists()
+        keys.insert(index, key)
+        names.insert(index, name)
+        values.insert(index, value)
         self._cache.clear()
 
     def set(self, name: str, value: str) -> None:
@@ -363,13 +393,13 @@ class Headers:
         _check_name(name)
         value = _check_value(name, value)
         key = header_key(name)
-        keys = self._keys
-        if key not in keys:
+        if key not in self._keys:
             self.add(name, value)
             return
+        keys, names, values = self._lists()
         index = keys.index(key)
-        self._names[index] = name
-        self._values[index] = value
+        names[index] = name
+        values[index] = value
         if keys.count(key) > 1:
             self._keep(lambda position, entry_key: position <= index or entry_key != key)
         self._cache.clear()

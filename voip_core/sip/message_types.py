@@ -23,7 +23,15 @@ from typing import ClassVar
 from voip_core.errors import ParseError
 from voip_core.sip.grammar import _TOKEN
 from voip_core.sip.header_values import CSeq, NameAddress, Via
-from voip_core.sip.headers import _CANONICAL, Headers, split_header_list
+from voip_core.sip.headers import (
+    _CANONICAL,
+    _NAME_KEYS,
+    Headers,
+    _check_name,
+    _check_value,
+    header_key,
+    split_header_list,
+)
 from voip_core.sip.reasons import reason_phrase
 from voip_core.sip.uri import URI, AbsoluteURI
 
@@ -96,8 +104,7 @@ def _parse_contacts(headers: Headers) -> tuple[NameAddress, ...]:
 
 
 def _parse_max_forwards(headers: Headers) -> int | None:
-    values = headers.get_lines("max-forwards")
-    if not values:
+    if "max-forwards" not in headers._keys:
         return None
     value = _single(headers, "max-forwards")
     if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 3:
@@ -109,8 +116,7 @@ def _parse_max_forwards(headers: Headers) -> int | None:
 
 
 def _parse_content_type(headers: Headers) -> str | None:
-    values = headers.get_lines("content-type")
-    if not values:
+    if "content-type" not in headers._keys:
         return None
     value = _single(headers, "content-type")
     media_type, _, subtype = value.partition(";")[0].partition("/")
@@ -157,13 +163,18 @@ class SIPMessage:
     @property
     def via(self) -> list[Via]:
         """Every Via value, topmost first [RFC 3261 §20.42]; empty when there is none."""
-        # The six accessors a user agent reads for every message cache by
-        # hand: Headers.parsed does the same with one call more.
+        return list(self._vias)
+
+    @property
+    def _vias(self) -> tuple[Via, ...]:
+        """:attr:`via` without the copy, for the stack's own reading (read-only)."""
+        # The accessors a user agent reads for every message cache by hand:
+        # Headers.parsed does the same with one call more.
         headers = self.headers
-        vias = headers._cache.get("via")
+        vias: tuple[Via, ...] | None = headers._cache.get("via")
         if vias is None:
             vias = headers._cache["via"] = _parse_vias(headers)
-        return list(vias)
+        return vias
 
     @property
     def call_id(self) -> str:
@@ -229,16 +240,24 @@ class SIPMessage:
         ``Contact: *`` (remove all bindings, [RFC 3261 §10.2.2]) gives one
         entry whose ``uri`` is ``AbsoluteURI("*")``.
         """
+        return list(self._contacts)
+
+    @property
+    def _contacts(self) -> tuple[NameAddress, ...]:
+        """:attr:`contact` without the copy (read-only)."""
         headers = self.headers
-        contacts = headers._cache.get("contact")
+        contacts: tuple[NameAddress, ...] | None = headers._cache.get("contact")
         if contacts is None:
             contacts = headers._cache["contact"] = _parse_contacts(headers)
-        return list(contacts)
+        return contacts
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards 0..255, ``None`` when absent [RFC 3261 §20.22]."""
-        return self.headers.parsed("max-forwards", _parse_max_forwards)
+        headers = self.headers
+        if "max-forwards" not in headers._keys:
+            return None
+        return headers.parsed("max-forwards", _parse_max_forwards)
 
     @property
     def content_length(self) -> int:
@@ -246,9 +265,13 @@ class SIPMessage:
 
         :meth:`serialize` always writes ``len(body)``, whatever this says.
         """
-        values = self.headers.get_lines("content-length")
-        if not values:
+        headers = self.headers
+        count = headers._keys.count("content-length")
+        if not count:
             return len(self.body)
+        if count == 1:
+            return _content_length_value(headers._values[headers._keys.index("content-length")])
+        values = headers._lines("content-length")
         if len(set(values)) > 1:
             raise ParseError(f"conflicting Content-Length values [RFC 3261 §20.14]: {values[:4]}")
         return _content_length_value(values[0])
@@ -259,19 +282,40 @@ class SIPMessage:
 
         Checked to start with ``type/subtype`` [RFC 3261 §20.15].
         """
-        return self.headers.parsed("content-type", _parse_content_type)
+        headers = self.headers
+        if "content-type" not in headers._keys:
+            return None
+        return headers.parsed("content-type", _parse_content_type)
 
     @property
     def record_route(self) -> list[NameAddress]:
         """Every Record-Route value, in order [RFC 3261 §20.30]."""
-        return list(
-            self.headers.parsed("record-route", lambda h: _name_addresses(h, "record-route"))
-        )
+        return list(self._name_addresses("record-route"))
 
     @property
     def route(self) -> list[NameAddress]:
         """Every Route value, in order [RFC 3261 §20.34]."""
-        return list(self.headers.parsed("route", lambda h: _name_addresses(h, "route")))
+        return list(self._name_addresses("route"))
+
+    def _name_addresses(self, key: str) -> tuple[NameAddress, ...]:
+        """Every value of a list-of-addresses header (Route, Record-Route), cached, read-only."""
+        headers = self.headers
+        if key not in headers._keys:
+            return ()  # nothing to parse, nothing to cache
+        cache = headers._cache
+        addresses: tuple[NameAddress, ...] | None = cache.get(key)
+        if addresses is None:
+            addresses = cache[key] = _name_addresses(headers, key)
+        return addresses
+
+    def _forget_parsed(self) -> None:
+        """Drop the typed values parsed so far; they are parsed again if asked for.
+
+        For a message kept only in case it is retransmitted (a server
+        transaction's request while its timer J or L runs, 32 s): the parsed
+        values are objects the garbage collector would visit all that time.
+        """
+        self.headers._cache.clear()
 
     # Serialisation -------------------------------------------------------------------------
 
@@ -367,17 +411,37 @@ class SIPRequest(SIPMessage):
             raise ValueError("a reason phrase may not contain CR or LF")
         keys: list[str] = []
         values: list[str] = []
+        request_headers = self.headers
+        request_keys, request_values = request_headers._keys, request_headers._values
         for key in _COPIED_TO_100 if status_code == 100 else _COPIED:
-            for value in self.headers._lines(key):
-                keys.append(key)
-                values.append(
-                    value if key != "to" or to_tag is None else _with_to_tag(value, to_tag)
-                )
+            count = request_keys.count(key)
+            if not count:
+                continue
+            if count == 1:
+                copied = [request_values[request_keys.index(key)]]
+            else:
+                copied = request_headers._lines(key)
+            if key == "to" and to_tag is not None:
+                parsed = request_headers._cache.get("to")  # the one To, parsed before
+                if parsed is None:
+                    copied = [_with_to_tag(value, to_tag) for value in copied]
+                elif parsed.tag is None:
+                    copied = [f"{copied[0]};tag={to_tag}"]
+            keys += [key] * count
+            values += copied
         names = [_CANONICAL[key] for key in keys]
-        response = SIPResponse(status_code, reason, Headers._adopt(keys, names, values))
-        for name, value in headers:
-            response.headers.add(name, value)
-        return response
+        for name, value in headers:  # as Headers.add checks them
+            extra_key = _NAME_KEYS.get(name)  # names met before are tokens
+            if extra_key is None:
+                _check_name(name)
+                extra_key = header_key(name)
+            keys.append(extra_key)
+            names.append(name)
+            values.append(_check_value(name, value))
+        # Tuples, as a parsed message has (see Headers).
+        return SIPResponse(
+            status_code, reason, Headers._adopt(tuple(keys), tuple(names), tuple(values))
+        )
 
 
 #: What a response copies from its request [RFC 3261 §8.2.6.1].

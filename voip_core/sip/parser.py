@@ -11,6 +11,7 @@ this.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import cast
 
 from voip_core.errors import ParseError
@@ -102,7 +103,9 @@ def _lenient_lines(data: bytes, start: int) -> tuple[list[str], int]:
     return text.split("\n"), body_start
 
 
-def _fields(lines: list[str]) -> tuple[list[str], list[str], list[str]] | None:
+def _fields(
+    lines: list[str],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
     """Keys, names and values of the header lines ``lines[1:]``, or ``None`` for the slow path.
 
     ``None`` when the start line or a header line holds a CR or LF (bare line
@@ -115,7 +118,7 @@ def _fields(lines: list[str]) -> tuple[list[str], list[str], list[str]] | None:
     if "\r" in first_line or "\n" in first_line:
         return None
     if len(lines) == 1:
-        return [], [], []
+        return (), (), ()
     header_lines = lines[1:]
     entries = list(map(_LINES.get, header_lines))
     missing = entries.count(None)
@@ -131,7 +134,7 @@ def _fields(lines: list[str]) -> tuple[list[str], list[str], list[str]] | None:
         if key not in _CREDENTIALS:
             _remember(_LINES, line, fresh)
     keys, names, values = zip(*cast("list[tuple[str, str, str]]", entries), strict=True)
-    return list(keys), list(names), list(values)
+    return keys, names, values
 
 
 def _fields_slowly(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -264,13 +267,15 @@ def parse_message(data: bytes) -> SIPRequest | SIPResponse:
 
     # Header fields [RFC 3261 §7.3]: split at the first colon (by _fields,
     # above); folding, LWS before a colon and errors take the slow path.
-    names: list[str]
-    values: list[str]
+    keys: Sequence[str]
+    names: Sequence[str]
+    values: Sequence[str]
     if fields is not None:
         keys, names, values = fields
     else:
         names, values = _fields_slowly(lines[1:])
-        keys = list(map(header_key, names))
+        keys = tuple(map(header_key, names))
+        names, values = tuple(names), tuple(values)
     if len(names) > MAX_HEADERS:
         raise ParseError(f"more than {MAX_HEADERS} header fields")
 

@@ -69,7 +69,8 @@ def refusal(request: SIPRequest, *, allowed: Collection[str]) -> Refusal | None:
     if not isinstance(request.uri, SIPURI):
         # [RFC 3261 §8.2.2.1]; tel: and others are for proxies and gateways to translate.
         return 416, "Unsupported URI Scheme", []
-    if method not in ("ACK", "CANCEL"):
+    keys = request.headers._keys  # the header fields present, by lookup key
+    if method not in ("ACK", "CANCEL") and "require" in keys:
         unsupported = [
             tag
             for value in request.headers.get_all("Require")
@@ -83,10 +84,11 @@ def refusal(request: SIPRequest, *, allowed: Collection[str]) -> Refusal | None:
         content_type = _media_type(request.headers.get("Content-Type") or "")
         if content_type not in readable:
             return 415, "Unsupported Media Type", [("Accept", ", ".join(sorted(readable)))]
-        encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
-        if encoding != "identity":
-            return 415, "Unsupported Media Type", [("Accept-Encoding", "identity")]
-    if method == "INVITE" and "Accept" in request.headers:
+        if "content-encoding" in keys:
+            encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+            if encoding != "identity":
+                return 415, "Unsupported Media Type", [("Accept-Encoding", "identity")]
+    if method == "INVITE" and "accept" in keys:
         accepted = {
             _media_type(item)
             for value in request.headers.get_all("Accept")

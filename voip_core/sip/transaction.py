@@ -142,7 +142,7 @@ def client_key(message: SIPRequest | SIPResponse) -> tuple[str, str]:
     The top Via's branch and the CSeq method (a CANCEL has its own transaction
     with the same branch as the INVITE it cancels).
     """
-    return (message.via[0].branch or "", message.cseq.method)
+    return (message._vias[0].branch or "", message.cseq.method)
 
 
 def server_key(request: SIPRequest) -> tuple[str, ...]:
@@ -154,7 +154,7 @@ def server_key(request: SIPRequest) -> tuple[str, ...]:
     an ACK then matches by the To tag of the response as well, which the
     I/O layer handles by looking the INVITE up without it.
     """
-    via = request.via[0]
+    via = request._vias[0]
     method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch or ""
     sent_by = f"{via.host.lower()}:{via.port or ''}"

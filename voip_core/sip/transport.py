@@ -47,6 +47,7 @@ from typing import Any
 from voip_core.sip.connection import (
     Flow,
     _address,
+    _bound_datagram_socket,
     _call,
     _Connection,
     _DatagramEndpoint,
@@ -184,9 +185,14 @@ class TransportLayer:
             raise RuntimeError("transport layer is closed")
         host = host.strip("[]")
         if kind == "udp":
-            _, endpoint = await self.loop.create_datagram_endpoint(
-                lambda: _DatagramEndpoint(self), local_addr=(host, port)
-            )
+            sock = await _bound_datagram_socket(self.loop, host, port)
+            try:
+                _, endpoint = await self.loop.create_datagram_endpoint(
+                    lambda: _DatagramEndpoint(self, sock), sock=sock
+                )
+            except BaseException:
+                sock.close()
+                raise
             self._listeners.append((kind, endpoint.local, endpoint))
             return endpoint.local
         if (kind == "tls") != (ssl_context is not None):
@@ -298,7 +304,7 @@ class TransportLayer:
         if family is None:
             self._spawn(self._resolve_and_send(endpoint, data, destination))
         else:
-            endpoint.transport.sendto(data, destination)
+            endpoint.send(data, destination)
         return Flow("udp", endpoint.local, destination, endpoint)
 
     async def _resolve_and_send(
@@ -425,6 +431,7 @@ class TransportLayer:
         self._closed = True
         for _, _, listener in self._listeners:
             if isinstance(listener, _DatagramEndpoint):
+                listener.flush()  # what the batch being handled sent goes out first
                 listener.transport.close()
             else:
                 listener.close()

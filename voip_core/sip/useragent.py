@@ -512,7 +512,8 @@ class UserAgent(SIPEndpoint):
         dialog._answered = self.loop.create_future()
         # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
         dialog._answered.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._client[client_key(invite)] = transaction
+        self._client[key := client_key(invite)] = transaction
+        self._keys[id(transaction)] = key
         self._hops[id(transaction)] = hop
         self._handlers[id(transaction)] = dialog.response_received
         self._outgoing[id(transaction)] = dialog

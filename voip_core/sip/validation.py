@@ -36,15 +36,15 @@ _MANDATORY = (
 
 
 def _validate_common(message: SIPMessage) -> None:
-    headers = message.headers
-    missing = [name for key, name in _MANDATORY if key not in headers]
+    keys = message.headers._keys
+    missing = [name for key, name in _MANDATORY if key not in keys]
     if missing:
         raise ParseError(f"missing {', '.join(missing)} [RFC 3261 §8.1.1]")
-    if not message.via:
+    if not message._vias:
         raise ParseError("empty Via header [RFC 3261 §20.42]")
     # Each accessor parses its header and raises ParseError naming it.
-    _ = (message.to, message.from_header, message.call_id, message.cseq, message.contact)
-    _ = (message.record_route, message.content_length)
+    _ = (message.to, message.from_header, message.call_id, message.cseq, message._contacts)
+    _ = (message._name_addresses("record-route"), message.content_length)
     if message.content_type is None and message.body:
         raise ParseError("a body without Content-Type [RFC 3261 §20.15]")
 
@@ -73,7 +73,7 @@ def validate_request(request: SIPRequest) -> None:
         raise ParseError(
             f"CSeq method {cseq.method!r} does not match {request.method!r} [RFC 3261 §8.1.1.5]"
         )
-    _ = (request.max_forwards, request.route)
+    _ = (request.max_forwards, request._name_addresses("route"))
     if isinstance(request.uri, SIPURI) and request.uri.headers:
         raise ParseError("headers are not allowed in a Request-URI [RFC 3261 §19.1.1]")
 
