@@ -408,8 +408,6 @@ def build_parser() -> argparse.ArgumentParser:
         "serve calls to it or place one from it; unregisters on exit.",
     )
     sip.add_argument("aor", help="address of record, e.g. sip:alice@pbx.example.com")
-    sip.add_argument("--registrar", help="registrar URI (default: the AOR's domain)")
-    sip.add_argument("--expires", type=int, default=600, help="registration interval (s)")
     sip_commands = sip.add_subparsers(dest="sip_command", required=True)
     sip_serve = sip_commands.add_parser("serve", help="answer calls to the AOR with an app")
     _add_serve_arguments(sip_serve, listen_default=None)
@@ -465,6 +463,13 @@ def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not verify TLS certificates (testing only)",
     )
+    parser.add_argument(
+        "--aor",
+        dest="aor_option",
+        help="register this address of record first (as `voip sip AOR ...` does)",
+    )
+    parser.add_argument("--registrar", help="registrar URI (default: the AOR's domain)")
+    parser.add_argument("--expires", type=int, default=600, help="registration interval (s)")
     parser.add_argument("--proxy", help="outbound proxy URI for every request")
     parser.add_argument("--username", help="digest username (default: the AOR's user)")
     parser.add_argument(
@@ -475,6 +480,8 @@ def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``voip`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "aor_option", None):  # --aor on serve/call: the registered mode too
+        args.aor = args.aor_option
     logging.basicConfig(
         level=logging.WARNING - 10 * args.verbose,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

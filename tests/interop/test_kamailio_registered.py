@@ -17,6 +17,7 @@ import pytest
 from interop.peers import wait_for
 from readme_blocks import named
 
+from conftest import free_port
 from voip_core import EchoCall, RealtimeTransportProtocol
 from voip_core.errors import AuthenticationError
 from voip_core.sip.auth import Credentials
@@ -65,14 +66,20 @@ async def test_a_wrong_password_is_an_authentication_error(kamailio):
     agent.rtp.close()
 
 
-def test_voip_sip_serve_registers_answers_and_unregisters(kamailio, start_baresip, tmp_path):
-    """`voip sip AOR serve`: the CLI's registered mode, password from the environment."""
+@pytest.mark.parametrize("form", ["voip sip AOR serve", "voip serve --aor AOR"])
+def test_voip_sip_serve_registers_answers_and_unregisters(kamailio, start_baresip, tmp_path, form):
+    """The CLI's registered mode, password from the environment, in both spellings."""
     host, port, users = kamailio
     aor = f"sip:alice@{host}:{port}"
     log = tmp_path / "voip-sip.log"
+    if form == "voip sip AOR serve":
+        command = ["sip", aor, "serve", "--app", "echo"]
+    else:
+        listen = f"127.0.0.1:{free_port()}"
+        command = ["serve", "--aor", aor, "--listen", listen, "--app", "echo"]
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "voip_core", "sip", aor, "serve", "--app", "echo"],
+            [sys.executable, "-m", "voip_core", *command],
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**os.environ, "VOIP_SIP_PASSWORD": users["alice"], "PYTHONUNBUFFERED": "1"},
