@@ -45,7 +45,6 @@ __all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]  # new_tag: kept importable h
 
 logger = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY")
 _ALLOW = ", ".join(ALLOWED_METHODS)
 

@@ -75,6 +75,13 @@ class Hop:
     flow: Flow | None = None
 
 
+_AnyTransaction = (
+    ServerInviteTransaction
+    | ServerNonInviteTransaction
+    | ClientInviteTransaction
+    | ClientNonInviteTransaction
+)
+
 #: Every transaction timer [RFC 3261 §17, RFC 6026 §8.4].
 _TIMER_NAMES = "ABDEFGHIJKLM"
 #: The timers a server transaction waits out after its final response (non-INVITE
@@ -307,6 +314,21 @@ class SIPEndpoint:
         rport = top.rport or (flow.remote[1] if "rport" in top.parameters else None)
         return Hop("udp", (host, rport or top.port or 5060), flow)
 
+    def _new_transaction(
+        self, request: SIPRequest, transport: str, *, server: bool
+    ) -> _AnyTransaction:
+        """The transaction for ``request``: INVITE or not, server or client [RFC 3261 §17].
+
+        Over TCP and TLS it is reliable: no retransmissions, zero wait timers.
+        """
+        invite = request.method == "INVITE"
+        kind: type[_AnyTransaction]
+        if server:
+            kind = ServerInviteTransaction if invite else ServerNonInviteTransaction
+        else:
+            kind = ClientInviteTransaction if invite else ClientNonInviteTransaction
+        return kind(request, timers=self.timers, reliable=transport != "udp")
+
     def _request_received(self, request: SIPRequest, flow: Flow) -> None:
         key = server_key(request)
         existing = self._server.get(key)
@@ -316,12 +338,7 @@ class SIPEndpoint:
         if request.method == "ACK":
             self._ack_received(request)
             return
-        reliable = flow.transport != "udp"
-        transaction: Transaction
-        if request.method == "INVITE":
-            transaction = ServerInviteTransaction(request, timers=self.timers, reliable=reliable)
-        else:
-            transaction = ServerNonInviteTransaction(request, timers=self.timers, reliable=reliable)
+        transaction = self._new_transaction(request, flow.transport, server=True)
         self._server[key] = transaction
         self._keys[id(transaction)] = key
         # Responses copy the request's Via, so the request tells where they go.
@@ -389,12 +406,7 @@ class SIPEndpoint:
         A timeout comes as a 408 and a transport failure as a 503 made
         locally [RFC 3261 §8.1.3.1].
         """
-        reliable = hop.transport != "udp"
-        transaction: Transaction
-        if request.method == "INVITE":
-            transaction = ClientInviteTransaction(request, timers=self.timers, reliable=reliable)
-        else:
-            transaction = ClientNonInviteTransaction(request, timers=self.timers, reliable=reliable)
+        transaction = self._new_transaction(request, hop.transport, server=False)
         self._client[key := client_key(request)] = transaction
         self._keys[id(transaction)] = key
         self._hops[id(transaction)] = hop

@@ -199,39 +199,31 @@ class SIPMessage:
             headers._cache["cseq"] = cseq
         return cseq
 
+    def _single_address(self, key: str, label: str) -> NameAddress:
+        """The one From or To value, parsed once and cached on the headers."""
+        headers = self.headers
+        address = headers._cache.get(key)
+        if address is None:
+            keys = headers._keys
+            if keys.count(key) == 1:
+                try:
+                    address = NameAddress.parse(headers._values[keys.index(key)])
+                except ParseError as error:
+                    raise ParseError(f"bad {label} header: {error}") from None
+            else:
+                address = _parse_address(headers, key)
+            headers._cache[key] = address
+        return address
+
     @property
     def from_header(self) -> NameAddress:
         """The From header [RFC 3261 §20.20]."""
-        headers = self.headers
-        address = headers._cache.get("from")
-        if address is None:
-            keys = headers._keys
-            if keys.count("from") == 1:
-                try:
-                    address = NameAddress.parse(headers._values[keys.index("from")])
-                except ParseError as error:
-                    raise ParseError(f"bad From header: {error}") from None
-            else:
-                address = _parse_address(headers, "from")
-            headers._cache["from"] = address
-        return address
+        return self._single_address("from", "From")
 
     @property
     def to(self) -> NameAddress:
         """The To header [RFC 3261 §20.39]."""
-        headers = self.headers
-        address = headers._cache.get("to")
-        if address is None:
-            keys = headers._keys
-            if keys.count("to") == 1:
-                try:
-                    address = NameAddress.parse(headers._values[keys.index("to")])
-                except ParseError as error:
-                    raise ParseError(f"bad To header: {error}") from None
-            else:
-                address = _parse_address(headers, "to")
-            headers._cache["to"] = address
-        return address
+        return self._single_address("to", "To")
 
     @property
     def contact(self) -> list[NameAddress]:
