@@ -226,16 +226,38 @@ def test_non_invite_client_final_then_timer_k():
 # INVITE server [RFC 3261 §17.2.1] -----------------------------------------------------------
 
 
-def test_invite_server_sends_trying_and_repeats_last_provisional():
+def test_invite_server_sends_trying_after_200_ms_and_repeats_last_provisional():
     req = request()
     tx = ServerInviteTransaction(req)
     clock = Clock(tx)
     actions = clock.apply(tx.start())
-    assert isinstance(actions[0], Send) and actions[0].message.status_code == 100
-    assert isinstance(actions[1], Deliver) and actions[1].message is req
+    assert isinstance(actions[-1], Deliver) and actions[-1].message is req
+    assert clock.of(Send) == []  # the TU may still answer within 200 ms [RFC 3261 §17.2.1]
+    clock.run_until(0.21)
+    assert [s.message.status_code for s in clock.of(Send)] == [100]
     clock.apply(tx.send_response(response_to(req, 180)))
     clock.apply(tx.receive_request(req))  # retransmitted INVITE
     assert [s.message.status_code for s in clock.of(Send)] == [100, 180, 180]
+
+
+def test_invite_server_spares_trying_when_the_tu_answers_at_once():
+    req = request()
+    tx = ServerInviteTransaction(req)
+    clock = Clock(tx)
+    clock.apply(tx.start())
+    clock.apply(tx.send_response(response_to(req, 180)))
+    clock.run_until(1)
+    assert [s.message.status_code for s in clock.of(Send)] == [180]
+
+
+def test_invite_server_answers_a_retransmission_before_any_answer_with_trying():
+    req = request()
+    tx = ServerInviteTransaction(req)
+    clock = Clock(tx)
+    clock.apply(tx.start())
+    clock.apply(tx.receive_request(req))
+    clock.run_until(1)
+    assert [s.message.status_code for s in clock.of(Send)] == [100]
 
 
 def test_invite_server_non_2xx_retransmits_on_g_until_ack_then_i():
@@ -279,7 +301,7 @@ def test_invite_server_2xx_accepted_absorbs_retransmissions_until_l():
     assert tx.state is State.ACCEPTED
     clock.apply(tx.receive_request(req))  # retransmitted INVITE: absorbed
     clock.apply(tx.send_response(ok))  # the dialog layer's 2xx retransmission passes
-    assert [s.message.status_code for s in clock.of(Send)] == [100, 200, 200]
+    assert [s.message.status_code for s in clock.of(Send)] == [200, 200]
     clock.run_until(64 * T1 + 0.01)
     assert tx.terminated
 

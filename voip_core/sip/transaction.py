@@ -348,9 +348,14 @@ class ClientNonInviteTransaction(Transaction):
 class ServerInviteTransaction(Transaction):
     """The INVITE server transaction [RFC 3261 §17.2.1, RFC 6026 §8.5-8.7].
 
-    :meth:`start` delivers the INVITE to the TU and sends 100 Trying at once
-    (the TU's own provisional response may take longer than 200 ms).
+    :meth:`start` delivers the INVITE to the TU and sends 100 Trying only if
+    the TU has not answered within 200 ms (timer "Trying"), or at once when
+    the INVITE is retransmitted before any answer: a TU that answers at once
+    spares the 100 [RFC 3261 §17.2.1].
     """
+
+    #: How long the TU may take before 100 Trying goes out [RFC 3261 §17.2.1].
+    trying_delay: float = 0.2
 
     def __init__(
         self, request: SIPRequest, *, reliable: bool = False, timers: TimerConfig | None = None
@@ -359,12 +364,20 @@ class ServerInviteTransaction(Transaction):
         self.last_response: SIPResponse | None = None
 
     def start(self) -> list[Action]:
-        """Proceeding: answer 100 Trying and hand the INVITE to the TU."""
+        """Proceeding: hand the INVITE to the TU; 100 Trying if it has not answered in 200 ms."""
         self.state = State.PROCEEDING
+        return [self._start("Trying", self.trying_delay), Deliver(self.request)]
+
+    def _trying(self) -> list[Action]:
+        self._intervals.pop("Trying", None)
         trying = self.request.create_response(100)
         self.last_response = trying
-        # 100 first: the TU may answer at once, and the peer must not see 100 after 200.
-        return [Send(trying), Deliver(self.request)]
+        return [Send(trying)]
+
+    def _timer_trying(self, interval: float) -> list[Action]:
+        if self.state is not State.PROCEEDING or self.last_response is not None:
+            return []
+        return self._trying()
 
     def receive_request(self, request: SIPRequest) -> list[Action]:
         """A retransmitted INVITE, or the ACK for a non-2xx final response."""
@@ -376,7 +389,9 @@ class ServerInviteTransaction(Transaction):
                 wait = 0.0 if self.reliable else self.timers.t4
                 return [StopTimer("G"), StopTimer("H"), self._start("I", wait)]
             return []
-        if self.state in (State.PROCEEDING, State.COMPLETED) and self.last_response is not None:
+        if self.state in (State.PROCEEDING, State.COMPLETED):
+            if self.last_response is None:
+                return self._trying()  # the peer retransmits: no answer from the TU yet
             return [Send(self.last_response)]
         return []  # Accepted: retransmitted INVITEs are absorbed [RFC 6026 §8.7]
 
@@ -385,6 +400,7 @@ class ServerInviteTransaction(Transaction):
         code = response.status_code
         if self.state is State.PROCEEDING:
             self.last_response = response
+            self._intervals.pop("Trying", None)  # its timer, when it fires, is ignored
             if code < 200:
                 return [Send(response)]
             if code < 300:
