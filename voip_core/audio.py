@@ -211,6 +211,13 @@ class AudioCall(Session):
             pcm = self._decoder.conceal()
         self._deliver(pcm)
 
+    def accepts_payload_type(self, payload_type: int) -> bool:
+        """The negotiated codec's payload types, and telephone-event."""
+        return (
+            payload_type in self.receive_payload_types
+            or payload_type == self.telephone_event_payload_type
+        )
+
     def _deliver(self, pcm: FloatArray) -> None:
         self._inbound.push(pcm)
         for frame in self._inbound.pop_frames(self.frame_size):

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from voip_core.rtp.ports import DEFAULT_RTP_PORTS
+
 __all__ = ["main"]
 
 
@@ -111,13 +113,12 @@ async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int =
     """A UserAgent listening on every --transport at host:port, with the common options."""
     import ssl
 
-    from voip_core.rtp.protocol import RealtimeTransportProtocol
+    from voip_core.rtp.ports import RTPPortRange
     from voip_core.sip.useragent import UserAgent
 
-    rtp = await RealtimeTransportProtocol.bind(host, 0)
     user_agent = UserAgent(
         app=app,
-        rtp=rtp,
+        rtp=RTPPortRange(host, *args.rtp_ports),
         on_call_ended=getattr(args, "on_call_ended", None),
         credentials=_credentials(args),
         outbound_proxy=getattr(args, "proxy", None),
@@ -216,7 +217,6 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     else:
         status = 1
     await user_agent.shutdown()
-    user_agent.rtp.close()
     return status
 
 
@@ -271,10 +271,8 @@ async def _place_call(args: argparse.Namespace) -> int:
     )
     app = _recorder_class(AudioCall)
     user_agent = await _user_agent(args, app, host, port)
-    rtp = user_agent.rtp
     if not await _register(args, user_agent):
         await user_agent.shutdown()
-        rtp.close()
         return 1
     started = time.monotonic()
     try:
@@ -282,7 +280,6 @@ async def _place_call(args: argparse.Namespace) -> int:
     except CallFailed as error:
         print(f"call to {args.uri} failed: {error}", file=sys.stderr)
         await user_agent.shutdown()
-        rtp.close()
         return 1
     session = dialog.session
     played = 0.0
@@ -315,7 +312,6 @@ async def _place_call(args: argparse.Namespace) -> int:
         flush=True,
     )
     await user_agent.shutdown()  # waits for the BYE's answer, unregisters
-    rtp.close()
     return 0
 
 
@@ -326,14 +322,11 @@ def _call(args: argparse.Namespace) -> int:
 async def _demo_call(args: argparse.Namespace) -> int:
     from voip_core.audio import AudioCall, EchoCall
     from voip_core.loopback import SAMPLE_RATE, compare, test_signal
-    from voip_core.rtp.protocol import RealtimeTransportProtocol
     from voip_core.sip.useragent import UserAgent
 
-    server_rtp = await RealtimeTransportProtocol.bind("127.0.0.1", 0)
-    client_rtp = await RealtimeTransportProtocol.bind("127.0.0.1", 0)
-    server = UserAgent(app=EchoCall, rtp=server_rtp)
+    server = UserAgent(app=EchoCall)  # media: a port per call, 10000-20000
     host, port = await server.listen("127.0.0.1", 0)
-    client = UserAgent(app=_recorder_class(AudioCall), rtp=client_rtp)
+    client = UserAgent(app=_recorder_class(AudioCall))
     await client.listen("127.0.0.1", 0)
     print(f"echo server listening on sip:echo@{host}:{port} (UDP)")
     dialog = await client.dial(f"sip:echo@{host}:{port}", timeout=5)
@@ -356,8 +349,6 @@ async def _demo_call(args: argparse.Namespace) -> int:
     )
     server.close()
     client.close()
-    server_rtp.close()
-    client_rtp.close()
     return 0 if correlation >= 0.9 else 1
 
 
@@ -484,6 +475,25 @@ def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password", help="digest password (prefer $VOIP_SIP_PASSWORD: argv is visible)"
     )
+    parser.add_argument(
+        "--rtp-ports",
+        type=_port_range,
+        default=DEFAULT_RTP_PORTS,
+        metavar="LOW-HIGH",
+        help="UDP ports for media, one even port per call "
+        f"(default {DEFAULT_RTP_PORTS[0]}-{DEFAULT_RTP_PORTS[1] - 1})",
+    )
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        ports = int(low), int(high) + 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW-HIGH") from None
+    if not 0 < ports[0] < ports[1] <= 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port range")
+    return ports
 
 
 def main(argv: Sequence[str] | None = None) -> int:

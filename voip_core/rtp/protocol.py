@@ -1,10 +1,20 @@
-"""The RTP socket: one asyncio datagram endpoint shared by many calls.
+"""The RTP socket: an asyncio datagram endpoint, shared by many calls or one call's own.
 
 Calls are registered by the remote address their media comes from; each
 datagram is parsed once and handed to that call's
 :meth:`~voip_core.rtp.session.Session.packet_received`. Malformed datagrams
 and datagrams from unknown addresses are counted and dropped with a log line
 (rate-limited), never raised into the event loop.
+
+A **dedicated** endpoint (one call's own port, from
+:class:`~voip_core.rtp.ports.RTPPortRange`) also takes media from an address
+other than the one in the peer's SDP, and then sends there: symmetric RTP
+[RFC 4961], the practice that gets audio through NATs, where the peer's
+packets leave from a port its SDP cannot know. A stranger cannot take the
+stream over: only a packet with a payload type the call negotiated is
+considered, and once media has arrived, only one with the SSRC the call is
+receiving (the peer's NAT binding changed) moves it. A packet from UDP port 0
+(sipp's pcap player forges such) is delivered but never latched to.
 """
 
 from __future__ import annotations
@@ -12,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from voip_core.datagram import tune_datagram_transport
+from voip_core.datagram import RECEIVE_BUFFER_BYTES, tune_datagram_transport
 from voip_core.errors import ParseError
 from voip_core.rtp.packet import RTPPacket
 
@@ -26,6 +38,23 @@ __all__ = ["Address", "RealtimeTransportProtocol"]
 logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+
+#: Receive buffer of a dedicated endpoint: one call's media (a shared one gets
+#: :data:`~voip_core.datagram.RECEIVE_BUFFER_BYTES`).
+DEDICATED_RECEIVE_BUFFER_BYTES = 256 * 1024
+
+_starting: set[asyncio.Task[Any]] = set()
+
+
+def _started(
+    sock: socket.socket, protocol: RealtimeTransportProtocol, task: asyncio.Task[Any]
+) -> None:
+    _starting.discard(task)
+    if task.cancelled() or task.exception() is not None:
+        error = "cancelled" if task.cancelled() else task.exception()
+        logger.error("RTP endpoint on %s did not start: %s", protocol._local_address, error)
+        sock.close()
+        protocol._closed()
 
 
 def _normalise(address: tuple[object, ...]) -> Address:
@@ -46,12 +75,39 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         '127.0.0.1'
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, dedicated: bool = False) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.sessions: dict[Address, Session] = {}
+        #: One call's own port: symmetric RTP, and closed with the call.
+        self.dedicated = dedicated
         self.malformed_packets = 0
         self.unknown_source_packets = 0
+        self.refused_source_packets = 0
         self.session_errors = 0
+        self._local_address: Address | None = None
+        self._closing = False
+        self._on_close: list[Callable[[], None]] = []
+
+    @classmethod
+    def on_socket(
+        cls, sock: socket.socket, *, on_close: Callable[[], None] | None = None
+    ) -> RealtimeTransportProtocol:
+        """A dedicated endpoint on a bound UDP socket, usable at once (its transport starts soon).
+
+        The SDP can carry :attr:`local_address` right away; datagrams that
+        arrive before the transport has started wait in the socket.
+        ``on_close`` is called once when the endpoint closes.
+        """
+        loop = asyncio.get_running_loop()
+        protocol = cls(dedicated=True)
+        protocol._local_address = _normalise(sock.getsockname())
+        if on_close is not None:
+            protocol._on_close.append(on_close)
+        sock.setblocking(False)
+        starting = loop.create_task(loop.create_datagram_endpoint(lambda: protocol, sock=sock))
+        _starting.add(starting)
+        starting.add_done_callback(partial(_started, sock, protocol))
+        return protocol
 
     @classmethod
     async def bind(cls, host: str = "127.0.0.1", port: int = 0) -> RealtimeTransportProtocol:
@@ -66,17 +122,30 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
     @property
     def local_address(self) -> Address:
         """The (host, port) this endpoint is bound to."""
-        if self.transport is None:
-            raise RuntimeError("RTP endpoint is not open")
-        return _normalise(self.transport.get_extra_info("sockname"))
+        if self._local_address is None:
+            if self.transport is None:
+                raise RuntimeError("RTP endpoint is not open")
+            self._local_address = _normalise(self.transport.get_extra_info("sockname"))
+        return self._local_address
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The selector loop's datagram transport does not subclass DatagramTransport.
         self.transport = transport  # type: ignore[assignment]
-        tune_datagram_transport(transport)
+        if self._closing:  # closed before its transport started
+            transport.close()
+            return
+        tune_datagram_transport(
+            transport, DEDICATED_RECEIVE_BUFFER_BYTES if self.dedicated else RECEIVE_BUFFER_BYTES
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._closed()
+
+    def _closed(self) -> None:
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like: the peer went away; keep serving others.
@@ -103,7 +172,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         address = (addr[0], addr[1]) if len(addr) == 2 else _normalise(addr)
         session = self.sessions.get(address)  # type: ignore[arg-type]
-        if session is None:
+        if session is None and not (self.dedicated and len(self.sessions) == 1):
             self.unknown_source_packets += 1
             if self.unknown_source_packets & (self.unknown_source_packets - 1) == 0:
                 logger.info(
@@ -124,6 +193,12 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                     self.malformed_packets,
                 )
             return
+        if session is None:
+            (session,) = self.sessions.values()
+            if not self._from_elsewhere(session, packet, address):  # type: ignore[arg-type]
+                return
+        else:
+            session.remote_ssrc = packet.ssrc
         if not session.receives_media:
             return  # on hold: recvonly/inactive streams are not delivered [RFC 3264 §5.1]
         try:
@@ -135,6 +210,39 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                     "%r failed to handle an RTP packet (%d so far)", session, self.session_errors
                 )
 
+    def _from_elsewhere(self, session: Session, packet: RTPPacket, address: Address) -> bool:
+        """Whether a packet from an address other than the call's is its media [RFC 4961].
+
+        It is when its payload type is one the call negotiated and, once media
+        has arrived, its SSRC is the one arriving. The call then sends to that
+        address (unless its port is 0, which nothing can be sent to).
+        """
+        expected = session.remote_ssrc
+        if not session.accepts_payload_type(packet.payload_type) or (
+            expected is not None and packet.ssrc != expected
+        ):
+            self.refused_source_packets += 1
+            if self.refused_source_packets & (self.refused_source_packets - 1) == 0:
+                logger.info(
+                    "%r: RTP from %s (SSRC %08x, payload type %d) refused: not this call's "
+                    "media (%d so far)",
+                    session,
+                    address,
+                    packet.ssrc,
+                    packet.payload_type,
+                    self.refused_source_packets,
+                )
+            return False
+        session.remote_ssrc = packet.ssrc
+        if address[1] != 0 and session.symmetric_rtp:
+            logger.info(
+                "%r: media comes from %s: sending there (symmetric RTP) [RFC 4961]",
+                session,
+                address,
+            )
+            session.remote_moved(address)
+        return True
+
     def send(self, data: bytes, address: Address) -> None:
         """Send one datagram (dropped with a debug log when the socket is closed)."""
         if self.transport is None:
@@ -143,6 +251,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(data, address)
 
     def close(self) -> None:
-        """Close the socket; registered sessions stop receiving."""
+        """Close the socket; registered sessions stop receiving. Idempotent."""
+        self._closing = True
         if self.transport is not None:
             self.transport.close()

@@ -87,6 +87,10 @@ class Session:
 
     #: Codec classes this session can use, in our order of preference.
     supported_codecs: ClassVar[Sequence[type[RTPCodec]]] = ()
+    #: On a call's own RTP port, send to where the peer's media comes from
+    #: rather than to its SDP address [RFC 4961] (see
+    #: :mod:`voip_core.rtp.protocol` for the guard against strangers).
+    symmetric_rtp: ClassVar[bool] = True
 
     rtp: RealtimeTransportProtocol
     dialog: Any = None
@@ -106,6 +110,8 @@ class Session:
         self.payload_bytes_sent = 0
         self.packets_received = 0
         self.packets_not_sent = 0
+        #: The SSRC of the media arriving (None before the first packet).
+        self.remote_ssrc: int | None = None
         self.rtp.register(self.remote_address, self)
 
     def __repr__(self) -> str:
@@ -163,6 +169,17 @@ class Session:
         """Called for every RTP packet from the remote address. Override it."""
         self.packets_received += 1
 
+    def accepts_payload_type(self, payload_type: int) -> bool:
+        """Whether media of ``payload_type`` may be this call's (symmetric RTP's guard)."""
+        return True
+
+    def remote_moved(self, address: Address) -> None:
+        """The peer's media comes from ``address``: send there from now on [RFC 4961]."""
+        assert self.remote_address is not None
+        self.rtp.unregister(self.remote_address, self)
+        self.remote_address = address
+        self.rtp.register(address, self)
+
     @property
     def sends_media(self) -> bool:
         """Whether the direction lets us send media (``sendrecv`` or ``sendonly``)."""
@@ -185,10 +202,8 @@ class Session:
         """
         self.media = media
         if remote_address != self.remote_address:
-            assert self.remote_address is not None
-            self.rtp.unregister(self.remote_address, self)
-            self.remote_address = remote_address
-            self.rtp.register(remote_address, self)
+            self.remote_moved(remote_address)
+            self.remote_ssrc = None  # a new stream may come from anywhere again
         if direction != self.direction:
             logger.info("%r: media %s -> %s", self, self.direction, direction)
         self.direction = direction
@@ -204,11 +219,16 @@ class Session:
         self.payload_bytes_sent += len(packet.payload)
 
     def close(self) -> None:
-        """Stop the media: unregister from the RTP endpoint. Idempotent."""
+        """Stop the media: unregister from the RTP endpoint (close it if it is the call's own).
+
+        Idempotent.
+        """
         if self.closed.is_set():
             return
         assert self.remote_address is not None
         self.rtp.unregister(self.remote_address, self)
+        if getattr(self.rtp, "dedicated", False):
+            self.rtp.close()
         self.closed.set()
 
     def hang_up(self) -> None:

@@ -73,6 +73,8 @@ class Dialog:
     local_tag: str = field(default_factory=new_tag)
     outgoing: bool = False
     session: Any = None
+    #: The call's RTP endpoint (its own port, or the user agent's shared one).
+    rtp: Any = None
     confirmed: bool = False
     ended: bool = False
     started_at: float = field(default_factory=time.monotonic)
@@ -177,14 +179,16 @@ class Dialog:
         ua = self.user_agent
         try:
             offer = SessionDescription.parse(self.invite.body)
-            host, port = ua.rtp.local_address
+            if self.rtp is None:
+                self.rtp = ua.open_media()
+            host, port = self.rtp.local_address
             # versioned() below gives the answer this dialog's o= id and version.
             answer = create_answer(
                 offer, app.sdp_formats(), address=host, port=port, session_id=self._sdp_session_id
             )
             media, remote, direction = audio_stream(offer)
             self.session = app(
-                rtp=ua.rtp,
+                rtp=self.rtp,
                 dialog=self,
                 media=media,
                 caller=self.caller,
@@ -489,12 +493,11 @@ class Dialog:
             future.set_result(None)
 
     def _start_media(self, response: SIPResponse) -> bool:
-        ua = self.user_agent
         try:
             answer = SessionDescription.parse(response.body)
             media, remote, direction = audio_stream(answer)
             self.session = self._app(
-                rtp=ua.rtp,
+                rtp=self.rtp,
                 dialog=self,
                 media=media,
                 caller=str(self.invite.to.uri),

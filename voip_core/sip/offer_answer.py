@@ -89,7 +89,7 @@ def versioned(dialog: Dialog, description: SessionDescription) -> bytes:
 def answer_offer(dialog: Dialog, body: bytes) -> bytes:
     """Answer a new offer, keeping our codec and our hold [RFC 3264 §8]."""
     offer = SessionDescription.parse(body)
-    host, port = dialog.user_agent.rtp.local_address
+    host, port = dialog.rtp.local_address
     formats = _current_formats(dialog)
     answer = create_answer(offer, formats, address=host, port=port)
     media, remote, direction = audio_stream(offer)
@@ -111,7 +111,7 @@ def _current_formats(dialog: Dialog) -> list[Any]:
 
 
 def offer(dialog: Dialog, *, direction: str | None = None) -> bytes:
-    host, port = dialog.user_agent.rtp.local_address
+    host, port = dialog.rtp.local_address
     direction = direction or ("sendonly" if dialog.local_hold else "sendrecv")
     offer = create_offer(_current_formats(dialog), address=host, port=port, direction=direction)
     return versioned(dialog, offer)

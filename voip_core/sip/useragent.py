@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from voip_core.errors import AuthenticationError, CallFailed, NegotiationError, ParseError
+from voip_core.rtp.ports import RTPPortRange
+from voip_core.rtp.protocol import RealtimeTransportProtocol
 from voip_core.sdp import create_offer
 from voip_core.sip.auth import Credentials, DigestSession
 from voip_core.sip.dialog import ALLOWED_METHODS, Dialog
@@ -63,7 +65,12 @@ class UserAgent(SIPEndpoint):
 
     Args:
         app: The Session class that serves each answered call (``EchoCall``...).
-        rtp: The RTP endpoint the calls' media use.
+        rtp: Where the calls' media go: an
+            :class:`~voip_core.rtp.ports.RTPPortRange` (each call its own
+            port: symmetric RTP, what carriers expect), or one
+            :class:`~voip_core.rtp.protocol.RealtimeTransportProtocol` that
+            every call shares, told apart by remote address. ``None``: ports
+            10000-20000 on the host of the first :meth:`listen`.
         dialog_class: The Dialog class made for each incoming INVITE.
         timers: T1, T2, T4.
         on_call_ended: Called with each dialog that ends.
@@ -79,7 +86,7 @@ class UserAgent(SIPEndpoint):
         self,
         *,
         app: Any,
-        rtp: Any,
+        rtp: Any = None,
         dialog_class: type[Dialog] = Dialog,
         timers: TimerConfig | None = None,
         on_call_ended: Callable[[Dialog], None] | None = None,
@@ -121,6 +128,15 @@ class UserAgent(SIPEndpoint):
             await asyncio.wait(pending, timeout=timeout)
         self.close()
         await self.transports.close()
+
+    def open_media(self) -> RealtimeTransportProtocol:
+        """The RTP endpoint for a new call: its own port from the range, or the shared one."""
+        rtp = self.rtp
+        if rtp is None:
+            rtp = self.rtp = RTPPortRange(self.local_address[0])
+        if isinstance(rtp, RTPPortRange):
+            return rtp.open()
+        return rtp  # type: ignore[no-any-return]
 
     def next_hop(self, uri: SIPURI) -> Hop:
         """Where a new request for ``uri`` goes: the outbound proxy, else the URI's host."""
@@ -436,13 +452,42 @@ class UserAgent(SIPEndpoint):
         call_id = f"{secrets.token_hex(10)}@{host_for_uri(host)}"
         hop = self.next_hop(uri)
         cseq = 1
+        loop = self.loop
+        deadline = None if timeout is None else loop.time() + timeout
+        rtp = self.open_media()  # one port for every attempt (401/407 retries)
+        try:
+            return await self._dial(
+                uri,
+                hop,
+                app,
+                rtp,
+                (from_header, local_tag, call_id, cseq),
+                deadline,
+                session_options,
+            )
+        except BaseException:
+            if rtp.dedicated:
+                rtp.close()
+            raise
+
+    async def _dial(
+        self,
+        uri: SIPURI,
+        hop: Hop,
+        app: Any,
+        rtp: RealtimeTransportProtocol,
+        identity: tuple[str, str, str, int],
+        deadline: float | None,
+        session_options: dict[str, Any],
+    ) -> Dialog:
+        """INVITE until answered, answering 401/407 once each (see :meth:`dial`)."""
+        from_header, local_tag, call_id, cseq = identity
         extra: list[tuple[str, str]] = []
         digest = DigestSession()
         loop = self.loop
-        deadline = None if timeout is None else loop.time() + timeout
         while True:
             identity = (from_header, local_tag, call_id, cseq)
-            dialog = self._invite(uri, hop, app, identity, extra)
+            dialog = self._invite(uri, hop, app, rtp, identity, extra)
             dialog._session_options = session_options
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             assert dialog._answered is not None
@@ -470,6 +515,7 @@ class UserAgent(SIPEndpoint):
         uri: SIPURI,
         hop: Hop,
         app: Any,
+        rtp: RealtimeTransportProtocol,
         identity: tuple[str, str, str, int],
         extra: list[tuple[str, str]],
     ) -> Dialog:
@@ -478,7 +524,7 @@ class UserAgent(SIPEndpoint):
         ``identity`` is (From, its tag, Call-ID, CSeq number).
         """
         from_header, local_tag, call_id, cseq = identity
-        rtp_host, rtp_port = self.rtp.local_address
+        rtp_host, rtp_port = rtp.local_address
         offer = create_offer(app.sdp_formats(), address=rtp_host, port=rtp_port)
         proxy = self.outbound_proxy
         routes = [("Route", f"<{proxy.with_parameters(lr=None)}>")] if proxy is not None else []
@@ -508,6 +554,7 @@ class UserAgent(SIPEndpoint):
         )
         dialog.local_header = from_header
         dialog.remote_target = uri
+        dialog.rtp = rtp
         dialog._app = app
         dialog._answered = self.loop.create_future()
         # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
@@ -525,6 +572,9 @@ class UserAgent(SIPEndpoint):
         super()._drop(transaction)
 
     def _forget(self, dialog: Dialog) -> None:
+        rtp = dialog.rtp
+        if rtp is not None and rtp.dedicated:
+            rtp.close()  # the call's own port (its session, if any, has closed it already)
         forgotten = self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
         if forgotten is not None and self.on_call_ended is not None:
             self.on_call_ended(dialog)
