@@ -54,7 +54,7 @@ class RTPPortRange:
         ...     rtp = ports.open()
         ...     host, port = rtp.local_address
         ...     rtp.close()
-        ...     await asyncio.sleep(0)
+        ...     await asyncio.sleep(0.01)
         ...     return 30000 <= port < 30010 and port % 2 == 0, ports.in_use
         >>> asyncio.run(main())
         (True, 0)

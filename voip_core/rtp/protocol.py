@@ -50,9 +50,12 @@ def _started(
     sock: socket.socket, protocol: RealtimeTransportProtocol, task: asyncio.Task[Any]
 ) -> None:
     _starting.discard(task)
+    protocol._starting = None
     if task.cancelled() or task.exception() is not None:
-        error = "cancelled" if task.cancelled() else task.exception()
-        logger.error("RTP endpoint on %s did not start: %s", protocol._local_address, error)
+        if not task.cancelled():  # cancelled: closed before it started, or the loop ended
+            logger.error(
+                "RTP endpoint on %s did not start: %s", protocol._local_address, task.exception()
+            )
         sock.close()
         protocol._closed()
 
@@ -86,6 +89,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self.session_errors = 0
         self._local_address: Address | None = None
         self._closing = False
+        self._starting: asyncio.Task[Any] | None = None
         self._on_close: list[Callable[[], None]] = []
 
     @classmethod
@@ -105,6 +109,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
             protocol._on_close.append(on_close)
         sock.setblocking(False)
         starting = loop.create_task(loop.create_datagram_endpoint(lambda: protocol, sock=sock))
+        protocol._starting = starting
         _starting.add(starting)
         starting.add_done_callback(partial(_started, sock, protocol))
         return protocol
@@ -255,3 +260,5 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self._closing = True
         if self.transport is not None:
             self.transport.close()
+        elif self._starting is not None:
+            self._starting.cancel()  # its socket is closed when the task ends
