@@ -369,8 +369,8 @@ async def test_bad_datagrams_are_counted_not_raised(caplog):
         media=MediaDescription.for_formats([PCMU.media_format()], port=peer[1], address=peer[0]),
     )
     good = RTPPacket(payload_type=0, sequence_number=1, timestamp=0, ssrc=5, payload=b"\xff" * 160)
-    foreign = RTPPacket(
-        payload_type=101, sequence_number=2, timestamp=0, ssrc=5, payload=b"\x01\x00\x00\xa0"
+    foreign = RTPPacket(  # not 101: that is telephone-event, which we offer
+        payload_type=96, sequence_number=2, timestamp=0, ssrc=5, payload=b"\x01\x00\x00\xa0"
     )
     with caplog.at_level(logging.INFO):
         for datagram in [

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import numpy as np
 
 from voip_core.codecs.base import FloatArray
-from voip_core.errors import CodecError
+from voip_core.errors import CodecError, ParseError
 from voip_core.resample import Resampler, resample
+from voip_core.rtp.dtmf import DTMFReceiver, dtmf_packets
 from voip_core.rtp.packet import RTPPacket, sequence_distance
 from voip_core.rtp.session import Session
 
@@ -116,14 +117,26 @@ class AudioCall(Session):
         self.receive_payload_types = {self.codec.payload_type} | {
             f.payload_type for f in self.sdp_formats() if self.codec.matches(f)
         }
-        self.telephone_event_payload_type = next(
-            (
-                f.payload_type
-                for f in self.media.media_formats
-                if f.encoding_name.lower() == "telephone-event"
-            ),
-            None,
-        )
+        # telephone-event at the codec's clock rate if offered, else the first [RFC 4733 §2.1].
+        events = [
+            f for f in self.media.media_formats if f.encoding_name.lower() == "telephone-event"
+        ]
+        event = next((f for f in events if f.clock_rate == self.codec.clock_rate), None)
+        event = event or (events[0] if events else None)
+        #: The payload type we send DTMF with (None: the peer takes no RFC 4733 events).
+        self.telephone_event_payload_type = event.payload_type if event is not None else None
+        self.telephone_event_clock_rate = event.clock_rate if event is not None else 8000
+        self._event_payload_types = {f.payload_type for f in events} | {
+            f.payload_type
+            for f in self.sdp_formats()
+            if f.encoding_name == "telephone-event"
+            and f.payload_type not in self.receive_payload_types
+        }
+        self._dtmf_receiver: DTMFReceiver | None = None
+        self._dtmf_expiry: asyncio.TimerHandle | None = None
+        self._dtmf_sender: asyncio.Task[None] | None = None
+        self.dtmf_errors = 0
+        self._sending_events = False
         self.ssrc = random.getrandbits(32)
         self._sequence_number = random.getrandbits(16)
         self._timestamp = random.getrandbits(32)
@@ -181,7 +194,10 @@ class AudioCall(Session):
         """
         self.packets_received += 1
         if packet.payload_type not in self.receive_payload_types:
-            self.foreign_payload_packets += 1
+            if packet.payload_type in self._event_payload_types:
+                self._telephone_event_received(packet)
+            else:
+                self.foreign_payload_packets += 1
             return
         if packet.ssrc != self._remote_ssrc:
             self._remote_ssrc = packet.ssrc
@@ -214,9 +230,126 @@ class AudioCall(Session):
     def accepts_payload_type(self, payload_type: int) -> bool:
         """The negotiated codec's payload types, and telephone-event."""
         return (
-            payload_type in self.receive_payload_types
-            or payload_type == self.telephone_event_payload_type
+            payload_type in self.receive_payload_types or payload_type in self._event_payload_types
         )
+
+    # DTMF [RFC 4733] -------------------------------------------------------------------------
+
+    def dtmf_received(self, digit: str, duration: float | None) -> None:
+        """A key pressed by the remote: ``0``-``9``, ``*``, ``#``, ``A``-``D``, ``!`` (flash).
+
+        ``duration`` in seconds; ``None`` when the peer did not say (a SIP
+        INFO without Duration). RFC 4733 events are reported once each,
+        however many end packets arrive. Override it; the default logs it.
+        """
+        logger.info("%r: DTMF %s (%s s)", self, digit, duration)
+
+    def _telephone_event_received(self, packet: RTPPacket) -> None:
+        receiver = self._dtmf_receiver
+        if receiver is None:
+            receiver = self._dtmf_receiver = DTMFReceiver(self.telephone_event_clock_rate)
+        now = self._event_loop().time()
+        try:
+            digits = receiver.feed(packet, now)
+        except ParseError as error:
+            self.dtmf_errors += 1
+            if self.dtmf_errors & (self.dtmf_errors - 1) == 0:
+                logger.warning(
+                    "%r: bad telephone-event dropped: %s (%d so far)", self, error, self.dtmf_errors
+                )
+            return
+        self._report_digits(digits)
+        if self._dtmf_expiry is not None:
+            self._dtmf_expiry.cancel()
+            self._dtmf_expiry = None
+        deadline = receiver.deadline
+        if deadline is not None:  # an event without its end packets ends by timeout
+            self._dtmf_expiry = self._event_loop().call_at(deadline + 0.001, self._expire_dtmf)
+
+    def _expire_dtmf(self) -> None:
+        self._dtmf_expiry = None
+        if self._dtmf_receiver is not None and not self.closed.is_set():
+            self._report_digits(self._dtmf_receiver.expire(self._event_loop().time()))
+
+    def _report_digits(self, digits: list[tuple[str, float]]) -> None:
+        for digit, duration in digits:
+            try:
+                self.dtmf_received(digit, duration)
+            except Exception:
+                logger.exception("%r: dtmf_received failed", self)
+
+    def send_dtmf(
+        self, digits: str, *, tone_duration: float = 0.1, gap: float = 0.05
+    ) -> asyncio.Task[None]:
+        """Send ``digits`` (``0-9 * # A-D``, ``!`` flash, ``,`` a 0.5 s pause) as RFC 4733 events.
+
+        Each tone lasts ``tone_duration`` with ``gap`` between tones; audio
+        due meanwhile is not sent (the events take its place in the stream),
+        and the RTP timestamps go on from the audio's [RFC 4733 §2.5.1.2].
+        Strings sent one after another are queued. Returns the task that
+        sends them (await it to know they went).
+
+        Raises:
+            ValueError: a character that is no DTMF digit.
+            RuntimeError: the peer took no telephone-event in SDP (the dialog's
+                :meth:`~voip_core.sip.dialog.Dialog.send_dtmf_info` sends SIP INFO).
+        """
+        dtmf_packets(
+            digits, clock_rate=8000, payload_type=0, ssrc=0, first_sequence=0, first_timestamp=0
+        )
+        if self.telephone_event_payload_type is None:
+            raise RuntimeError(f"{self!r}: the peer did not negotiate telephone-event [RFC 4733]")
+        loop = self._event_loop()
+        previous = self._dtmf_sender
+        task = loop.create_task(self._send_events(digits, tone_duration, gap, previous))
+        self._dtmf_sender = task
+        task.add_done_callback(self._sender_done)
+        return task
+
+    async def _send_events(
+        self, digits: str, tone_duration: float, gap: float, previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.shield(previous)
+        assert self.telephone_event_payload_type is not None
+        loop = self._event_loop()
+        start = loop.time()
+        rate_ratio = self.telephone_event_clock_rate / self.codec.clock_rate
+        schedule = dtmf_packets(
+            digits,
+            clock_rate=self.telephone_event_clock_rate,
+            payload_type=self.telephone_event_payload_type,
+            ssrc=self.ssrc,
+            first_sequence=0,
+            first_timestamp=round(self._timestamp_at(start) * rate_ratio) & 0xFFFFFFFF,
+            tone_duration=tone_duration,
+            gap=gap,
+            packet_interval=self.rtp_packet_duration,
+        )
+        self._sending_events = True
+        try:
+            for offset, packet in schedule.packets:
+                await asyncio.sleep(max(0.0, start + offset - loop.time()))
+                packet.sequence_number = self._sequence_number
+                self._sequence_number = (self._sequence_number + 1) & 0xFFFF
+                self.send_packet(packet)
+                self._last_packet_time = loop.time()
+        finally:
+            self._sending_events = False
+            self._timestamp = round(schedule.next_timestamp / rate_ratio) & 0xFFFFFFFF
+            self._last_packet_time = loop.time()
+
+    def _timestamp_at(self, now: float) -> int:
+        """The RTP timestamp of a packet sent at ``now``, going on from the last one sent."""
+        if self._last_packet_time is None:
+            return self._timestamp
+        silent = max(0, round((now - self._last_packet_time) / self.rtp_packet_duration) - 1)
+        return (self._timestamp + silent * self.codec.timestamp_increment) & 0xFFFFFFFF
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def _deliver(self, pcm: FloatArray) -> None:
         self._inbound.push(pcm)
@@ -358,6 +491,8 @@ class AudioCall(Session):
     def _send_frame(self, frame: FloatArray, *, marker: bool) -> bool:
         """Encode and send one frame; False when the codec had nothing to send (DTX)."""
         assert self.codec.payload_type is not None
+        if self._sending_events:
+            return False  # DTMF replaces the audio meanwhile; the events keep the timestamps
         payload = self._encoder.encode(frame)
         timestamp = self._timestamp
         self._timestamp = (timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
@@ -380,6 +515,10 @@ class AudioCall(Session):
         """Stop sending and receiving."""
         if hasattr(self, "_outbound_resampler"):  # past the codec negotiation
             self.cancel_outbound_audio()
+            if self._dtmf_sender is not None:
+                self._dtmf_sender.cancel()
+            if self._dtmf_expiry is not None:
+                self._dtmf_expiry.cancel()
         super().close()
 
     # Helpers --------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ async def test_options_is_answered_with_what_we_allow(ua_and_peer):
     response = await next_message(peer)
     assert response.status_code == 200
     assert response.headers.get_all("Allow") == [
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY"
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY", "INFO"
     ]  # fmt: skip
     # rport and received were filled in [RFC 3581 §4]
     assert response.via[0].rport == peer.port

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voip_core.errors import CallFailed, NegotiationError, ParseError
+from voip_core.rtp.dtmf import event_for_digit, parse_dtmf_info
 from voip_core.sdp import SessionDescription, create_answer
 from voip_core.sdp.negotiation import reverse_direction
 from voip_core.sip.endpoint import Hop, hop_for_uri, new_tag
@@ -45,7 +46,9 @@ __all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]  # new_tag: kept importable h
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY")
+ALLOWED_METHODS = (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY", "INFO",
+)  # fmt: skip
 _ALLOW = ", ".join(ALLOWED_METHODS)
 
 
@@ -453,6 +456,47 @@ class Dialog:
         from voip_core.sip.transfer import send_refer
 
         return await send_refer(self, target, timeout=timeout)
+
+    # DTMF in SIP INFO ---------------------------------------------------------------------
+
+    def info_received(self, request: SIPRequest) -> int:
+        """An INFO: a DTMF digit (``application/dtmf-relay`` or ``application/dtmf``) goes to
+        the session's ``dtmf_received``; an empty INFO is a keep-alive. Returns the status."""
+        content_type = request.content_type or ""
+        if not request.body:
+            return 200
+        try:
+            found = parse_dtmf_info(content_type, request.body)
+        except ParseError as error:
+            logger.info("call %s: bad INFO body (%s)", self.call_id, error)
+            return 400
+        if found is None:
+            return 415  # refused earlier by the policy; kept for a subclass's own types
+        digit, duration = found
+        handler = getattr(self.session, "dtmf_received", None)
+        if handler is not None:
+            handler(digit, duration)
+        return 200
+
+    async def send_dtmf_info(self, digits: str, *, duration: float = 0.1) -> None:
+        """Send each digit in a SIP INFO (``application/dtmf-relay``), for peers without RFC 4733.
+
+        Raises:
+            ValueError: a character that is no DTMF digit.
+            CallFailed: the peer refused an INFO.
+        """
+        for digit in digits:
+            event_for_digit(digit)  # ValueError before anything is sent
+        for digit in digits:
+            body = f"Signal={digit}\r\nDuration={round(duration * 1000)}\r\n".encode()
+
+            def info(extra: list[tuple[str, str]], body: bytes = body) -> SIPRequest:
+                headers = [*extra, ("Content-Type", "application/dtmf-relay")]
+                return self.create_request("INFO", headers=headers, body=body)
+
+            response = await self.user_agent.request(info, self.next_hop)
+            if response.status_code >= 300:
+                raise CallFailed(response.status_code, response.reason)
 
     # Outgoing calls -----------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ _BODY_TYPES: dict[str, frozenset[str]] = {
     "ACK": frozenset({"application/sdp"}),
     "UPDATE": frozenset({"application/sdp"}),
     "NOTIFY": frozenset({"message/sipfrag"}),
+    "INFO": frozenset({"application/dtmf-relay", "application/dtmf"}),
 }
 
 Refusal = tuple[int, str, list[tuple[str, str]]]

@@ -228,6 +228,8 @@ class UserAgent(SIPEndpoint):
         elif method == "NOTIFY":
             status, reason = notify_received(dialog, request)
             self._reply(transaction, status, reason=reason)
+        elif method == "INFO":
+            self._reply(transaction, dialog.info_received(request))
         else:
             self._reply(transaction, 200, headers=self._capabilities())  # OPTIONS
 
