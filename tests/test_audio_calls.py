@@ -265,7 +265,10 @@ async def test_loss_is_concealed_and_duplicates_dropped():
     )
     encoder = PCMA().create_encoder()
     tone = (0.3 * np.sin(2 * np.pi * 400 * np.arange(160) / 8000)).astype(np.float32)
-    for sequence in [10, 11, 11, 14, 9, 15]:  # duplicate 11, lost 12-13, late 9
+    for sequence in [10, 11, None, 11, 14, 9, 15]:  # duplicate 11, lost 12-13, late 9
+        if sequence is None:
+            await asyncio.sleep(0.1)  # 10 and 11 are played out by now
+            continue
         packet = RTPPacket(
             payload_type=8,
             sequence_number=sequence,
@@ -274,7 +277,7 @@ async def test_loss_is_concealed_and_duplicates_dropped():
             payload=encoder.encode(tone),
         )
         transport.sendto(packet.serialize(), rtp.local_address)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
     assert call.late_or_duplicate_packets == 2
     assert call.concealed_frames == 2
     assert len(call.heard) == 6  # 10, 11, two concealed, 14, 15

@@ -120,7 +120,7 @@ async def test_third_party_codec_carries_audio_over_rtp(l16_installed):
     speaker.send_audio(audio)
     for _ in range(60):
         await asyncio.sleep(0.02)
-        if listener.packets_received == 25:
+        if sum(map(len, listener.heard)) >= len(audio):  # played out by the jitter buffer
             break
     heard = np.concatenate(listener.heard)
     assert len(heard) == len(audio)  # same rate: no resampler in the way

@@ -32,6 +32,7 @@ from voip_core.codecs.base import FloatArray
 from voip_core.errors import CodecError, ParseError
 from voip_core.resample import Resampler, resample
 from voip_core.rtp.dtmf import DTMFReceiver, dtmf_packets
+from voip_core.rtp.jitter import JitterBuffer, Slot
 from voip_core.rtp.packet import RTPPacket, sequence_distance
 from voip_core.rtp.session import Session
 
@@ -147,8 +148,12 @@ class AudioCall(Session):
         self._highest_sequence = 0
         self.decode_errors = 0
         self.foreign_payload_packets = 0
-        self.late_or_duplicate_packets = 0
+        self._late_or_duplicate = 0
         self.concealed_frames = 0
+        #: The jitter buffer (made with the first packet; None with use_jitter_buffer False).
+        self.jitter_buffer: JitterBuffer | None = None
+        self._playout_timer: asyncio.TimerHandle | None = None
+        self._stream = 0
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -183,14 +188,25 @@ class AudioCall(Session):
     #: Up to this many lost packets in a row are concealed; a longer gap is a
     #: new start (the peer paused, e.g. DTX or hold) and is not filled in.
     max_concealed_packets: ClassVar[int] = 5
+    #: Play received audio out through an adaptive jitter buffer
+    #: (:class:`~voip_core.rtp.jitter.JitterBuffer`); False hands packets over
+    #: as they arrive (lowest delay, no reordering).
+    use_jitter_buffer: ClassVar[bool] = True
+    #: Bounds of the jitter buffer's delay, in seconds, and where it starts:
+    #: the delay follows the measured jitter [RFC 3550 §6.4.1] within them.
+    jitter_min_delay: ClassVar[float] = 0.02
+    jitter_max_delay: ClassVar[float] = 0.2
+    jitter_initial_delay: ClassVar[float] = 0.04
 
     def packet_received(self, packet: RTPPacket) -> None:
-        """Decode one packet and hand every complete frame to :meth:`audio_received`.
+        """Take one packet: into the jitter buffer, which plays it out on time.
 
-        Until the jitter buffer arrives, packets are taken in arrival order:
-        duplicates and late packets are dropped, and a short gap in sequence
-        numbers is filled with the decoder's loss concealment (Opus uses the
-        next packet's in-band FEC) [RFC 3550 §A.1].
+        The buffer puts packets back in order, drops duplicates and packets
+        that come after their time, and has short gaps concealed by the
+        decoder (Opus uses the next packet's in-band FEC); a timer on the
+        event loop plays out what is due, one per call, not a task per
+        packet. Every complete frame goes to :meth:`audio_received`.
+        telephone-event packets go to :meth:`dtmf_received`.
         """
         self.packets_received += 1
         if packet.payload_type not in self.receive_payload_types:
@@ -199,12 +215,67 @@ class AudioCall(Session):
             else:
                 self.foreign_payload_packets += 1
             return
+        if not self.use_jitter_buffer:
+            self._arrival_order(packet)
+            return
+        buffer = self.jitter_buffer
+        if buffer is None:
+            buffer = self.jitter_buffer = JitterBuffer(
+                clock_rate=self.codec.clock_rate,
+                packet_duration=self.rtp_packet_duration,
+                min_delay=self.jitter_min_delay,
+                max_delay=self.jitter_max_delay,
+                initial_delay=self.jitter_initial_delay,
+                max_concealed=self.max_concealed_packets,
+            )
+        now = self._event_loop().time()
+        buffer.push(packet, now)
+        self._play_out(buffer.pop(now))
+
+    def _play_out(self, slots: list[Slot]) -> None:
+        """Decode (or conceal) each slot the jitter buffer gave, then arm its timer."""
+        for slot in slots:
+            if slot.stream != self._stream:  # a new SSRC or a restarted sender
+                self._stream = slot.stream
+                self._decoder = self.codec.create_decoder()
+            if slot.packet is None:
+                self.concealed_frames += 1
+                following = slot.next_packet
+                self._deliver(self._decoder.conceal(following.payload if following else None))
+            else:
+                self._decode(slot.packet.payload)
+        buffer = self.jitter_buffer
+        due = buffer.next_due if buffer is not None else None
+        timer = self._playout_timer
+        if due is None or self.closed.is_set():
+            return
+        if timer is not None:
+            if timer.when() <= due:
+                return
+            timer.cancel()
+        self._playout_timer = self._event_loop().call_at(due, self._playout_due)
+
+    def _playout_due(self) -> None:
+        self._playout_timer = None
+        if self.jitter_buffer is not None:
+            self._play_out(self.jitter_buffer.pop(self._event_loop().time()))
+
+    @property
+    def late_or_duplicate_packets(self) -> int:
+        """Packets dropped as duplicates or as come after their time."""
+        buffer = self.jitter_buffer
+        if buffer is None:
+            return self._late_or_duplicate
+        return buffer.stats.late + buffer.stats.duplicates + self._late_or_duplicate
+
+    def _arrival_order(self, packet: RTPPacket) -> None:
+        """Without a jitter buffer: duplicates and late packets dropped, short gaps concealed."""
         if packet.ssrc != self._remote_ssrc:
             self._remote_ssrc = packet.ssrc
         else:
             step = sequence_distance(self._highest_sequence, packet.sequence_number)
             if step <= 0:
-                self.late_or_duplicate_packets += 1
+                self._late_or_duplicate += 1
                 return
             if 1 < step <= self.max_concealed_packets + 1:
                 for missing in range(step - 1):
@@ -212,8 +283,11 @@ class AudioCall(Session):
                     self.concealed_frames += 1
                     self._deliver(self._decoder.conceal(next_payload))
         self._highest_sequence = packet.sequence_number
+        self._decode(packet.payload)
+
+    def _decode(self, payload: bytes) -> None:
         try:
-            pcm = self._decoder.decode(packet.payload)
+            pcm = self._decoder.decode(payload)
         except (CodecError, ValueError) as error:
             self.decode_errors += 1
             if self.decode_errors & (self.decode_errors - 1) == 0:
@@ -357,10 +431,12 @@ class AudioCall(Session):
             self.audio_received(audio=frame, rms=self.rms(frame))
 
     def flush_inbound(self) -> None:
-        """Deliver what the inbound resampler still holds (the remote stopped sending).
+        """Deliver what the jitter buffer and the resampler still hold (the remote stopped).
 
         The last partial frame is padded with silence.
         """
+        if self.jitter_buffer is not None and len(self.jitter_buffer):
+            self._play_out(self.jitter_buffer.flush())
         self._inbound.finish()
         for frame in self._inbound.pop_frames(self.frame_size):
             self.audio_received(audio=frame, rms=self.rms(frame))
@@ -519,6 +595,8 @@ class AudioCall(Session):
                 self._dtmf_sender.cancel()
             if self._dtmf_expiry is not None:
                 self._dtmf_expiry.cancel()
+            if self._playout_timer is not None:
+                self._playout_timer.cancel()
         super().close()
 
     # Helpers --------------------------------------------------------------------------------
