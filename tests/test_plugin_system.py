@@ -191,7 +191,8 @@ def test_cli_lists_plugins_codecs_backends_apps(capsys):
     assert "G722       pt 9        clock  8000 Hz  audio 16000 Hz" in out
     assert "opus       pt dynamic  clock 48000 Hz  audio 48000 Hz  channels 2" in out
     assert "stt  whisper" in out and "tts  espeak" in out
-    assert "echo         voip_core.audio.EchoCall" in out
+    assert "echo         voip_core.audio.voice.EchoCall" in out
+    assert "record       voip_core.audio.apps.RecordCall" in out
 
 
 def test_a_hook_that_raises_when_called_spares_the_others(site, caplog):

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from readme_blocks import named, shell_commands
 
 from voip_core.cli import main
+from voip_core.wav import read_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +86,17 @@ def test_sip_example_holds_resumes_and_hangs_up(tmp_path):
     assert lines[0].startswith("call from sip:voip@127.0.0.1:")
     assert lines[1] in {"answered with opus", "answered with PCMU"}  # opus if installed
     assert lines[2:] == ["held: sendonly / recvonly", "resumed: sendrecv"]
+
+
+def test_media_example_presses_keys_and_records_the_call(tmp_path):
+    script = tmp_path / "media.py"
+    script.write_text(named("media.py"))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["pressed 4", "pressed 2", "pressed #"]
+    (recording,) = (tmp_path / "recordings").glob("*.wav")
+    audio, rate = read_wav(recording)  # mixed down: the 440 Hz tone Alice played
+    assert rate == 16000 and 1.0 <= len(audio) / rate <= 2.5
+    assert float(np.sqrt(np.mean(audio**2))) > 0.05

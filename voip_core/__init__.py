@@ -14,12 +14,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AudioCall",
+    "CallRecorder",
     "CodecError",
     "EchoCall",
     "NegotiationError",
     "ParseError",
+    "PlayCall",
     "PluginError",
+    "RTPPortRange",
     "RealtimeTransportProtocol",
+    "RecordCall",
     "Session",
     "VoIPError",
     "VoiceActivityCall",
@@ -30,12 +34,24 @@ _LAZY = {
     "AudioCall": "voip_core.audio",
     "VoiceActivityCall": "voip_core.audio",
     "EchoCall": "voip_core.audio",
+    "PlayCall": "voip_core.audio",
+    "RecordCall": "voip_core.audio",
+    "CallRecorder": "voip_core.audio",
+    "RTPPortRange": "voip_core.rtp.ports",
     "Session": "voip_core.rtp.session",
     "RealtimeTransportProtocol": "voip_core.rtp.protocol",
 }
 
 if TYPE_CHECKING:
-    from voip_core.audio import AudioCall, EchoCall, VoiceActivityCall
+    from voip_core.audio import (
+        AudioCall,
+        CallRecorder,
+        EchoCall,
+        PlayCall,
+        RecordCall,
+        VoiceActivityCall,
+    )
+    from voip_core.rtp.ports import RTPPortRange
     from voip_core.rtp.protocol import RealtimeTransportProtocol
     from voip_core.rtp.session import Session
 

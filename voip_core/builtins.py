@@ -25,6 +25,6 @@ def voip_codecs() -> Sequence[type[RTPCodec]]:
 
 @hookimpl
 def voip_apps() -> Mapping[str, type[Session]]:
-    from voip_core.audio import EchoCall
+    from voip_core.audio import EchoCall, RecordCall
 
-    return {"echo": EchoCall}
+    return {"echo": EchoCall, "record": RecordCall}

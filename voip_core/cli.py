@@ -172,6 +172,9 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     if args.app not in apps:
         print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
         return 2
+    app = apps[args.app]
+    if args.record_dir is not None:
+        app = type(app.__name__, (app,), {"record_to": args.record_dir})
     if args.listen is not None:
         host, port = _parse_host_port(args.listen)
     else:
@@ -195,7 +198,7 @@ async def _serve_forever(args: argparse.Namespace) -> int:
             flushing.append(asyncio.get_running_loop().call_later(0.05, flush))
 
     args.on_call_ended = call_ended
-    user_agent = await _user_agent(args, apps[args.app], host, port)
+    user_agent = await _user_agent(args, app, host, port)
     # What is loaded by now (modules, plugins, codec tables) lives as long as the
     # process: the cyclic garbage collector need not visit it on every collection.
     # And a server makes objects in bursts (each call several hundred, most
@@ -257,10 +260,8 @@ def _local_host_for(target_host: str) -> str:
 async def _place_call(args: argparse.Namespace) -> int:
     from voip_core.audio import AudioCall
     from voip_core.errors import CallFailed
-    from voip_core.resample import resample
     from voip_core.sip.endpoint import hop_for_uri
     from voip_core.sip.uri import SIPURI
-    from voip_core.wav import read_wav, write_wav
 
     target = SIPURI.parse(args.uri)
     first_hop = hop_for_uri(SIPURI.parse(args.proxy) if args.proxy else target)
@@ -282,12 +283,8 @@ async def _place_call(args: argparse.Namespace) -> int:
         await user_agent.shutdown()
         return 1
     session = dialog.session
-    played = 0.0
-    if args.play:
-        audio, rate = read_wav(args.play)
-        audio = resample(audio, rate, session.sampling_rate_hz)
-        played = len(audio) / session.sampling_rate_hz
-        session.send_audio(audio)
+    recorder = session.start_recording()
+    played = session.send_wav(args.play) if args.play else 0.0
     ended_by_peer = asyncio.ensure_future(session.wait_closed())
     waiting: asyncio.Future[Any]
     if args.duration is not None:
@@ -302,12 +299,11 @@ async def _place_call(args: argparse.Namespace) -> int:
     ended_by_peer.cancel()
     if by == "us":
         dialog.bye()
-    recorded = session.recording()
     if args.record:
-        write_wav(args.record, recorded, session.sampling_rate_hz)
+        recorder.write(args.record, args.record_layout)
     print(
         f"call to {args.uri}: answered, codec {session.codec.encoding_name}, played "
-        f"{played:.2f}s, recorded {len(recorded) / session.sampling_rate_hz:.2f}s, "
+        f"{played:.2f}s, recorded {recorder.duration:.2f}s, "
         f"{time.monotonic() - started:.1f}s in all, hung up by {by}",
         flush=True,
     )
@@ -434,13 +430,26 @@ def _add_serve_arguments(
         "that reaches the registrar, a free port)",
     )
     parser.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        help="record every call (stereo WAV, caller left) into this folder "
+        "(the record app's default: ./recordings)",
+    )
     parser.set_defaults(handler=_serve)
 
 
 def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("uri", help="whom to call, e.g. sip:echo@127.0.0.1:5062;transport=tcp")
     parser.add_argument("--play", type=Path, help="WAV file to play when answered")
-    parser.add_argument("--record", type=Path, help="write what we hear to this WAV file")
+    parser.add_argument("--record", type=Path, help="write the call to this WAV file")
+    parser.add_argument(
+        "--record-layout",
+        choices=["heard", "stereo", "mono", "mix", "said"],
+        default="heard",
+        help="what --record holds: what we hear (default), stereo (caller left, callee "
+        "right), mono (FILE-heard.wav and FILE-said.wav), mix, or what we said",
+    )
     parser.add_argument("--duration", type=float, help="hang up after this many seconds")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     parser.add_argument("--listen", help="HOST:PORT for our side (default: a free port)")

@@ -38,10 +38,15 @@ def read_wav(path: str | Path) -> tuple[FloatArray, int]:
 
 
 def write_wav(path: str | Path, audio: FloatArray, sample_rate: int) -> None:
-    """Write float32 mono audio as a 16-bit PCM WAV file (clipped to full scale)."""
-    pcm = np.clip(np.rint(np.asarray(audio, np.float32) * 32768), -32768, 32767).astype("<i2")
+    """Write float32 audio as a 16-bit PCM WAV file (clipped to full scale).
+
+    ``audio`` is mono (samples,) or (samples, channels), channels interleaved.
+    """
+    samples = np.asarray(audio, np.float32)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    pcm = np.clip(np.rint(samples * 32768), -32768, 32767).astype("<i2")
     with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
+        writer.setnchannels(channels)
         writer.setsampwidth(2)
         writer.setframerate(sample_rate)
         writer.writeframes(pcm.tobytes())

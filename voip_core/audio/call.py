@@ -1,21 +1,4 @@
-"""Audio calls: RTP in and out as float32 numpy audio.
-
-:class:`AudioCall` decodes incoming packets with the negotiated codec,
-resamples to ``sampling_rate_hz`` and calls :meth:`AudioCall.audio_received`
-once per 20 ms frame; :meth:`AudioCall.send_audio` queues audio that a
-sender task encodes and sends, paced every packet time on the event-loop
-clock. :class:`VoiceActivityCall` cuts the incoming audio into utterances by
-energy, and :class:`EchoCall` sends every utterance back.
-
-Example: an app that echoes what the caller says, twice as loud:
-
->>> from voip_core import EchoCall
->>> class LoudEcho(EchoCall):
-...     def voice_received(self, audio):
-...         self.send_audio(audio * 2)
->>> LoudEcho.silence_gap  # seconds of silence that end an utterance
-0.5
-"""
+"""AudioCall: RTP in and out as float32 numpy audio (see :mod:`voip_core.audio`)."""
 
 from __future__ import annotations
 
@@ -23,11 +6,15 @@ import asyncio
 import dataclasses
 import logging
 import random
+import re
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import numpy as np
 
+from voip_core.audio.recording import CallRecorder
 from voip_core.codecs.base import FloatArray
 from voip_core.errors import CodecError, ParseError
 from voip_core.resample import Resampler, resample
@@ -35,11 +22,12 @@ from voip_core.rtp.dtmf import DTMFReceiver, dtmf_packets
 from voip_core.rtp.jitter import JitterBuffer, Slot
 from voip_core.rtp.packet import RTPPacket, sequence_distance
 from voip_core.rtp.session import Session
+from voip_core.wav import read_wav
 
 if TYPE_CHECKING:
     from voip_core.codecs.base import RTPCodec
 
-__all__ = ["AudioCall", "EchoCall", "VoiceActivityCall"]
+__all__ = ["AudioCall"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +142,15 @@ class AudioCall(Session):
         self.jitter_buffer: JitterBuffer | None = None
         self._playout_timer: asyncio.TimerHandle | None = None
         self._stream = 0
+        self._started_at = time.time()
+        #: Both directions, when recording (:meth:`start_recording`, :attr:`record_to`).
+        self.recorder: CallRecorder | None = None
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        if self.record_to is not None:
+            self.start_recording()
 
     @property
     def _inbound(self) -> Resampler:
@@ -428,7 +421,12 @@ class AudioCall(Session):
     def _deliver(self, pcm: FloatArray) -> None:
         self._inbound.push(pcm)
         for frame in self._inbound.pop_frames(self.frame_size):
-            self.audio_received(audio=frame, rms=self.rms(frame))
+            self._hand_over(frame)
+
+    def _hand_over(self, frame: FloatArray) -> None:
+        if self.recorder is not None:
+            self.recorder.heard(frame, self._event_loop().time())
+        self.audio_received(audio=frame, rms=self.rms(frame))
 
     def flush_inbound(self) -> None:
         """Deliver what the jitter buffer and the resampler still hold (the remote stopped).
@@ -439,12 +437,12 @@ class AudioCall(Session):
             self._play_out(self.jitter_buffer.flush())
         self._inbound.finish()
         for frame in self._inbound.pop_frames(self.frame_size):
-            self.audio_received(audio=frame, rms=self.rms(frame))
+            self._hand_over(frame)
         rest = self._inbound.fifo.pop_all()
         if len(rest):
             frame = np.zeros(self.frame_size, np.float32)
             frame[: len(rest)] = rest
-            self.audio_received(audio=frame, rms=self.rms(frame))
+            self._hand_over(frame)
 
     def audio_received(self, *, audio: FloatArray, rms: float) -> None:
         """Called with each frame of received audio (``frame_size`` samples). Override it."""
@@ -572,6 +570,8 @@ class AudioCall(Session):
         payload = self._encoder.encode(frame)
         timestamp = self._timestamp
         self._timestamp = (timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
+        if self.recorder is not None:
+            self.recorder.said(frame, self._resampling[0], self._event_loop().time())
         if not payload:
             return False
         packet = RTPPacket(
@@ -587,8 +587,60 @@ class AudioCall(Session):
         self._last_packet_time = asyncio.get_running_loop().time()
         return True
 
+    # Playing and recording ----------------------------------------------------------------
+
+    #: Record every call of this class into this folder (one WAV per call, written
+    #: when the call ends, named after its start time and caller); None: do not.
+    record_to: ClassVar[str | Path | None] = None
+    #: How :attr:`record_to` files are laid out (see :meth:`CallRecorder.write`).
+    record_layout: ClassVar[str] = "stereo"
+
+    def start_recording(self) -> CallRecorder:
+        """Record both directions from now on; returns the :class:`CallRecorder`.
+
+        Write it when you like (``call.recorder.write("call.wav")``); with
+        :attr:`record_to` set, calls record from the start and write themselves.
+        """
+        if self.recorder is None:
+            outgoing = bool(getattr(self.dialog, "outgoing", False))
+            self.recorder = CallRecorder(self.sampling_rate_hz, we_called=outgoing)
+        return self.recorder
+
+    def send_wav(self, path: str | Path) -> float:
+        """Queue a WAV file (PCM, any rate and channel count) to be sent; returns its seconds.
+
+        Channels are mixed down and the rate converted (soxr) to
+        ``sampling_rate_hz``; :meth:`on_audio_sent` follows when it has gone.
+        """
+        audio, rate = read_wav(path)
+        if rate != self.sampling_rate_hz:
+            audio = resample(audio, rate, self.sampling_rate_hz)
+        self.send_audio(audio)
+        return len(audio) / self.sampling_rate_hz
+
+    def _save_recording(self) -> None:
+        recorder, folder = self.recorder, self.record_to
+        if recorder is None or folder is None or recorder.duration == 0:
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._started_at))
+        who = re.sub(r"[^A-Za-z0-9@._+-]+", "_", str(self.caller or "unknown"))[:80]
+        path = Path(folder) / f"{stamp}-{who}-{self.ssrc:08x}.wav"
+        layout = self.record_layout
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for written in recorder.write(path, layout):
+                logger.info("%r: recorded to %s", self, written)
+
+        # A long call makes a large file: written off the event loop.
+        saving = self._event_loop().run_in_executor(None, write)
+        _saving.add(saving)
+        saving.add_done_callback(_saved)
+
     def close(self) -> None:
-        """Stop sending and receiving."""
+        """Stop sending and receiving (and write the recording, with :attr:`record_to`)."""
+        if hasattr(self, "_outbound_resampler") and not self.closed.is_set():
+            self._save_recording()
         if hasattr(self, "_outbound_resampler"):  # past the codec negotiation
             self.cancel_outbound_audio()
             if self._dtmf_sender is not None:
@@ -622,136 +674,10 @@ class AudioCall(Session):
         return resample(audio, source_rate_hz, target_rate_hz)
 
 
-@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
-class VoiceActivityCall(AudioCall):
-    """An AudioCall that cuts the caller's audio into utterances by energy.
-
-    A frame whose RMS reaches ``voice_rms_threshold`` is voice. An utterance
-    starts at the first voiced frame (with ``pre_roll`` of audio before it, so
-    soft onsets are kept) and ends after ``silence_gap`` seconds without voice,
-    whether silent frames arrive or the remote stops sending (DTX, silence
-    suppression, hold): a timer on the event loop ends it then. Trailing
-    silence beyond ``post_roll`` is cut. Utterances whose overall RMS stays
-    below ``utterances_rms_threshold``, or with less than ``minimum_utterance``
-    of voice, are dropped as noise; the others go to :meth:`voice_received`.
-    An utterance longer than ``max_utterance`` is delivered in parts.
-
-    Args:
-        voice_rms_threshold: Frame RMS (full scale 1.0) that counts as voice.
-        utterances_rms_threshold: Minimum RMS of a whole utterance.
-        silence_gap: Seconds of silence that end an utterance.
-        pre_roll: Seconds of audio kept before the first voiced frame.
-        post_roll: Seconds of silence kept after the last voiced frame.
-        minimum_utterance: Utterances with less voice than this are dropped.
-        max_utterance: Longest utterance, in seconds, before it is delivered.
-    """
-
-    voice_rms_threshold: float = 0.01
-    utterances_rms_threshold: float = 0.005
-    silence_gap: float = 0.5
-    pre_roll: float = 0.1
-    post_roll: float = 0.04
-    minimum_utterance: float = 0.06
-    max_utterance: float = 30.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._utterance: list[FloatArray] = []
-        self._history: list[FloatArray] = []
-        self._silent_frames = 0
-        self._voiced_frames = 0
-        self._last_frame_time = 0.0
-        self._silence_timer: asyncio.TimerHandle | None = None
-
-    @property
-    def in_utterance(self) -> bool:
-        """True while the caller is speaking (or within ``silence_gap`` after)."""
-        return bool(self._utterance)
-
-    def audio_received(self, *, audio: FloatArray, rms: float) -> None:
-        voiced = rms >= self.voice_rms_threshold
-        if not self._utterance:
-            if not voiced:
-                self._history.append(audio)
-                keep = max(0, round(self.pre_roll / self.rtp_packet_duration))
-                del self._history[: max(0, len(self._history) - keep)]
-                return
-            self._utterance = [*self._history, audio]
-            self._history = []
-            self._silent_frames = 0
-            self._voiced_frames = 1
-            self._watch_for_silence()
-            self.voice_started()
-            return
-        self._utterance.append(audio)
-        self._watch_for_silence()
-        if voiced:
-            self._silent_frames = 0
-            self._voiced_frames += 1
-            if len(self._utterance) * self.rtp_packet_duration >= self.max_utterance:
-                self._end_utterance()
-            return
-        self._silent_frames += 1
-        if self._silent_frames * self.rtp_packet_duration >= self.silence_gap:
-            self._end_utterance()
-
-    def _watch_for_silence(self) -> None:
-        """Arm the timer that ends the utterance when frames stop arriving."""
-        loop = self._loop
-        if loop is None:
-            return
-        self._last_frame_time = loop.time()
-        if self._silence_timer is None:
-            self._silence_timer = loop.call_later(self.silence_gap, self._silence_timeout)
-
-    def _silence_timeout(self) -> None:
-        assert self._loop is not None
-        self._silence_timer = None
-        if not self._utterance:
-            return
-        waited = self._loop.time() - self._last_frame_time
-        if waited < self.silence_gap:
-            self._silence_timer = self._loop.call_later(
-                self.silence_gap - waited, self._silence_timeout
-            )
-            return
-        # No audio for silence_gap: what the resampler holds is the end of it.
-        self.flush_inbound()
-        if self._utterance:
-            self._end_utterance()
-
-    def _end_utterance(self) -> None:
-        keep_silent = min(self._silent_frames, round(self.post_roll / self.rtp_packet_duration))
-        frames = self._utterance[: len(self._utterance) - self._silent_frames + keep_silent]
-        voiced_frames = self._voiced_frames
-        self._utterance = []
-        self._silent_frames = self._voiced_frames = 0
-        if self._silence_timer is not None:
-            self._silence_timer.cancel()
-            self._silence_timer = None
-        if voiced_frames * self.rtp_packet_duration < self.minimum_utterance:
-            return
-        utterance = np.concatenate(frames)
-        if self.rms(utterance) < self.utterances_rms_threshold:
-            return
-        self.voice_received(utterance)
-
-    def close(self) -> None:
-        """Deliver an utterance in progress, then stop the media."""
-        if not self.closed.is_set() and getattr(self, "_utterance", None):
-            self._end_utterance()
-        super().close()
-
-    def voice_started(self) -> None:
-        """Called when the caller starts speaking (barge-in starts here). Override it."""
-
-    def voice_received(self, audio: FloatArray) -> None:
-        """Called with each whole utterance (float32 at ``sampling_rate_hz``). Override it."""
+_saving: set[asyncio.Future[None]] = set()
 
 
-@dataclasses.dataclass(kw_only=True, eq=False, repr=False)
-class EchoCall(VoiceActivityCall):
-    """Sends every utterance back to the caller once it is complete."""
-
-    def voice_received(self, audio: FloatArray) -> None:
-        self.send_audio(audio)
+def _saved(saving: asyncio.Future[None]) -> None:
+    _saving.discard(saving)
+    if not saving.cancelled() and saving.exception() is not None:
+        logger.error("writing a call recording failed: %s", saving.exception())
