@@ -180,6 +180,37 @@ async def test_cancel_outbound_audio_stops_within_one_packet():
     rtp.close()
 
 
+async def test_comfort_silence_keeps_one_steady_stream():
+    transport, sink = await open_sink()
+    rtp = await RealtimeTransportProtocol.bind()
+    host, port = transport.get_extra_info("sockname")
+    steady = type("S", (only(PCMU), Speaker), {"comfort_silence": True})(
+        rtp=rtp, media=MediaDescription.for_formats([PCMU.media_format()], port=port, address=host)
+    )
+    await asyncio.sleep(0.2)  # nothing queued yet: silence flows from the start
+    before = len(sink.packets)
+    assert before >= 5 and not steady.sending
+    steady.send_audio(sweep(0.2))
+    await asyncio.wait_for(steady.sent_event.wait(), 5)
+    assert steady.sent_count == 1  # on_audio_sent once the sweep has gone ...
+    await asyncio.sleep(0.2)
+    steady.cancel_outbound_audio()  # ... barge-in drops queued audio, not the stream
+    await asyncio.sleep(0.2)
+    steady.close()
+    packets = [p for _, p in sink.packets]
+    assert len(packets) >= before + 25
+    assert [p.marker for p in packets].count(True) == 1  # one talkspurt, never interrupted
+    assert all(
+        (b.sequence_number - a.sequence_number) % 65536 == 1 for a, b in itertools.pairwise(packets)
+    )
+    stamps = [p.timestamp for p in packets]
+    assert all((b - a) % 2**32 >= 160 for a, b in itertools.pairwise(stamps))
+    silent = [p for p in packets if set(p.payload) == {0xFF}]  # µ-law silence
+    assert len(silent) >= len(packets) - 12
+    transport.close()
+    rtp.close()
+
+
 async def test_streamed_chunks_are_sent_like_one_piece():
     """A TTS or a bridge feeding 23 ms at a time in real time: no seams, nothing added."""
     left = await RealtimeTransportProtocol.bind()

@@ -142,6 +142,7 @@ class AudioCall(Session):
         self.jitter_buffer: JitterBuffer | None = None
         self._playout_timer: asyncio.TimerHandle | None = None
         self._stream = 0
+        self._idle = True  # nothing queued to send
         self._started_at = time.time()
         #: Both directions, when recording (:meth:`start_recording`, :attr:`record_to`).
         self.recorder: CallRecorder | None = None
@@ -151,6 +152,8 @@ class AudioCall(Session):
             self._loop = None
         if self.record_to is not None:
             self.start_recording()
+        if self.comfort_silence and self._loop is not None:
+            self._loop.call_soon(self._start_sender)  # our stream starts with the call
 
     @property
     def _inbound(self) -> Resampler:
@@ -486,26 +489,43 @@ class AudioCall(Session):
         assert self._loop is not None
         self._outbound.push(samples)
         self._last_push_time = self._loop.time()
-        if self._sender is None or self._sender.done():
-            self._sender = self._loop.create_task(self._send_loop())
-            self._sender.add_done_callback(self._sender_done)
+        self._idle = False
+        self._start_sender()
+
+    def _start_sender(self) -> None:
+        if self.closed.is_set() or (self._sender is not None and not self._sender.done()):
+            return
+        self._sender = self._event_loop().create_task(self._send_loop())
+        self._sender.add_done_callback(self._sender_done)
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.error("%r: sending audio failed", self, exc_info=task.exception())
 
     def cancel_outbound_audio(self) -> None:
-        """Drop all queued audio; sending stops before the next packet."""
+        """Drop all queued audio; sending stops before the next packet.
+
+        With :attr:`comfort_silence`, silence goes on from the next packet time.
+        """
         if self._sender is not None:
             self._sender.cancel()
             self._sender = None
         if self._outbound_resampler is not None:  # none made: nothing queued
             self._outbound_resampler.reset()
+        self._idle = True
+        if self.comfort_silence and not self.closed.is_set():
+            self._event_loop().call_soon(self._start_sender)
 
     @property
     def sending(self) -> bool:
-        """True while queued audio is being sent."""
-        return self._sender is not None and not self._sender.done()
+        """True while queued audio is being sent (not silence)."""
+        return self._sender is not None and not self._sender.done() and not self._idle
+
+    #: With nothing to say, send silent packets (True) or none (False, the
+    #: default: RFC 3551 §4.1 lets a sender stop between talkspurts). Some
+    #: carriers and NATs drop a call, or close its pinhole, when no RTP comes
+    #: from our side for a while; they want a steady stream from the start.
+    comfort_silence: ClassVar[bool] = False
 
     def on_audio_sent(self) -> None:
         """Called when all audio queued with :meth:`send_audio` has been sent. Override it."""
@@ -529,7 +549,10 @@ class AudioCall(Session):
             start = max(start, self._last_packet_time + duration)
             silent = max(0, round((start - self._last_packet_time) / duration) - 1)
             self._timestamp = (self._timestamp + silent * increment) & 0xFFFFFFFF
-        marker = True  # first packet of a talkspurt [RFC 3551 §4.1]
+        # The first packet after a time without packets starts a talkspurt
+        # [RFC 3551 §4.1]; a stream that goes on (comfort silence) has none.
+        last = self._last_packet_time
+        marker = last is None or start - last > 1.5 * duration
         index = 0
         while not self.closed.is_set():
             due = start + index * duration
@@ -553,14 +576,20 @@ class AudioCall(Session):
                 if frame is None:
                     rest = fifo.pop_all()
                     if not len(rest):
-                        break
+                        if not self.comfort_silence:
+                            break
+                        if not self._idle:  # what was queued has gone
+                            self._idle = True
+                            self.on_audio_sent()
                     frame = np.zeros(samples, np.float32)
                     frame[: len(rest)] = rest
             # After a frame with nothing to send (DTX) the next packet starts a talkspurt.
             marker = not self._send_frame(frame, marker=marker)
             index += 1
         self._sender = None
-        self.on_audio_sent()
+        if not self._idle:
+            self._idle = True
+            self.on_audio_sent()
 
     def _send_frame(self, frame: FloatArray, *, marker: bool) -> bool:
         """Encode and send one frame; False when the codec had nothing to send (DTX)."""

@@ -38,6 +38,30 @@ class VoiceActivityCall(AudioCall):
         post_roll: Seconds of silence kept after the last voiced frame.
         minimum_utterance: Utterances with less voice than this are dropped.
         max_utterance: Longest utterance, in seconds, before it is delivered.
+
+    Example: the utterances of a call whose frames are fed by hand:
+
+        >>> import asyncio
+        >>> from voip_core import RealtimeTransportProtocol
+        >>> from voip_core.codecs import PCMU
+        >>> from voip_core.sdp import MediaDescription
+        >>> class Utterances(VoiceActivityCall):
+        ...     supported_codecs = (PCMU,)
+        ...     def voice_received(self, audio):
+        ...         print(f"utterance of {len(audio) / self.sampling_rate_hz:.2f} s")
+        >>> async def main():
+        ...     rtp = await RealtimeTransportProtocol.bind()
+        ...     pcmu = [PCMU.media_format()]
+        ...     media = MediaDescription.for_formats(pcmu, port=9, address="127.0.0.1")
+        ...     call = Utterances(rtp=rtp, media=media, silence_gap=0.1)
+        ...     voice, quiet = np.full(320, 0.1, np.float32), np.zeros(320, np.float32)
+        ...     for frame in [voice] * 25 + [quiet] * 10:  # 0.5 s of voice, then silence
+        ...         call.audio_received(audio=frame, rms=call.rms(frame))
+        ...         await asyncio.sleep(0.02)
+        ...     call.close()
+        ...     rtp.close()
+        >>> asyncio.run(main())
+        utterance of 0.54 s
     """
 
     voice_rms_threshold: float = 0.01
@@ -145,7 +169,17 @@ class VoiceActivityCall(AudioCall):
 
 @dataclasses.dataclass(kw_only=True, eq=False, repr=False)
 class EchoCall(VoiceActivityCall):
-    """Sends every utterance back to the caller once it is complete."""
+    """Sends every utterance back to the caller once it is complete.
+
+    The app ``voip serve --app echo`` answers with; a subclass can change what
+    goes back:
+
+    >>> class LouderEcho(EchoCall):
+    ...     def voice_received(self, audio):
+    ...         self.send_audio(np.clip(audio * 2, -1.0, 1.0))
+    >>> LouderEcho.silence_gap
+    0.5
+    """
 
     def voice_received(self, audio: FloatArray) -> None:
         self.send_audio(audio)

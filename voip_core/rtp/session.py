@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from voip_core.errors import NegotiationError
 from voip_core.rtp.packet import RTPPacket
+from voip_core.rtp.protocol import RealtimeTransportProtocol
 from voip_core.sdp.negotiation import MediaFormat, assign_payload_types
 
 if TYPE_CHECKING:
     from voip_core.codecs.base import RTPCodec
-    from voip_core.rtp.protocol import Address, RealtimeTransportProtocol
+    from voip_core.rtp.protocol import Address
     from voip_core.sdp.description import MediaDescription
 
 __all__ = ["TELEPHONE_EVENT", "Session"]
@@ -83,6 +84,32 @@ class Session:
             ``sendonly`` (we hold the remote: we send, we drop what arrives),
             ``recvonly`` (the remote holds us: we send nothing) or
             ``inactive``. A re-INVITE changes it through :meth:`media_updated`.
+
+    Example: a session that counts packets, on loopback:
+
+        >>> import asyncio
+        >>> from voip_core.rtp.packet import RTPPacket
+        >>> from voip_core.sdp import MediaDescription
+        >>> from voip_core.sdp.negotiation import MediaFormat
+        >>> class Counter(Session):
+        ...     def packet_received(self, packet):
+        ...         super().packet_received(packet)
+        ...         self.last = packet.sequence_number
+        >>> async def main():
+        ...     rtp = await RealtimeTransportProtocol.bind()
+        ...     host, port = rtp.local_address
+        ...     pcmu = MediaFormat(payload_type=0, encoding_name="PCMU", clock_rate=8000)
+        ...     media = MediaDescription.for_formats([pcmu], port=port, address=host)
+        ...     call = Counter(rtp=rtp, media=media)  # talks to itself
+        ...     for number in (1, 2):
+        ...         call.send_packet(RTPPacket(payload_type=0, sequence_number=number,
+        ...                                    timestamp=160 * number, ssrc=7, payload=bytes(160)))
+        ...     await asyncio.sleep(0.05)
+        ...     call.close()
+        ...     rtp.close()
+        ...     return call.packets_sent, call.packets_received, call.last
+        >>> asyncio.run(main())
+        (2, 2, 2)
     """
 
     #: Codec classes this session can use, in our order of preference.
