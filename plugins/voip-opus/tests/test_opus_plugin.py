@@ -76,3 +76,64 @@ def test_matches_a_remote_offer(rtpmap: str) -> None:
 @pytest.mark.parametrize("rtpmap", ["111 opus/48000", "111 opus/16000/2", "0 PCMU/8000"])
 def test_does_not_match_other_formats(rtpmap: str) -> None:
     assert not Opus.matches(MediaFormat.from_rtpmap(rtpmap))
+
+
+async def test_a_lost_packet_is_recovered_from_the_next_one_s_fec() -> None:
+    """The jitter buffer hands the packet after a loss to Opus, whose in-band FEC restores it."""
+    import asyncio
+
+    import numpy as np
+
+    from voip_core import RealtimeTransportProtocol
+    from voip_core.rtp.packet import RTPPacket
+    from voip_core.sdp import MediaDescription
+
+    media_format = Opus.media_format(111)
+    rtp = await RealtimeTransportProtocol.bind()
+    media = MediaDescription.for_formats([media_format], port=9, address="127.0.0.1")
+
+    class Listener(AudioCall):
+        supported_codecs = (Opus,)
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.heard: list[np.ndarray] = []
+            self.fec: list[bool] = []
+            conceal = self._decoder.conceal
+
+            def spy(next_payload: bytes | None = None) -> np.ndarray:
+                self.fec.append(next_payload is not None)
+                return conceal(next_payload)
+
+            self._decoder.conceal = spy  # type: ignore[method-assign]
+
+        def audio_received(self, *, audio: np.ndarray, rms: float) -> None:
+            self.heard.append(audio)
+
+    listener = Listener(rtp=rtp, media=media)
+    sender = Opus.from_media_format(media_format, preferred_sample_rate=16000)
+    encoder = sender.create_encoder()
+    t = np.arange(16000) / 16000
+    voice = (0.3 * np.sin(2 * np.pi * (200 * t + 200 * t**2))).astype(np.float32)
+    frame = sender.samples_per_frame
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for index in range(len(voice) // frame):
+        payload = encoder.encode(voice[index * frame : (index + 1) * frame])
+        if index in (20, 31):  # lost on the way
+            continue
+        packet = RTPPacket(
+            payload_type=111,
+            sequence_number=index,
+            timestamp=index * 960,
+            ssrc=5,
+            payload=payload,
+        )
+        await asyncio.sleep(max(0.0, start + 0.02 * index - loop.time()))
+        listener.packet_received(packet)
+    await asyncio.sleep(0.3)
+    listener.close()
+    rtp.close()
+    assert listener.concealed_frames == 2
+    assert listener.fec == [True, True]  # the next packet was there to recover from
+    assert len(np.concatenate(listener.heard)) == pytest.approx(len(voice), abs=2 * frame)
