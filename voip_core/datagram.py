@@ -44,12 +44,13 @@ def tune_datagram_transport(
     """Give a datagram transport a 64 KiB read size and a larger receive buffer.
 
     Either setting is skipped where the transport or the system does not
-    allow it; the socket works as before then.
+    allow it; the socket works as before then. ``receive_buffer`` 0 keeps
+    the system's default.
     """
     if getattr(transport, "max_size", 0) > DATAGRAM_READ_SIZE:  # asyncio's selector transports
         transport.max_size = DATAGRAM_READ_SIZE  # type: ignore[attr-defined]
     sock = transport.get_extra_info("socket")
-    if sock is None:
+    if sock is None or receive_buffer <= 0:  # 0: keep the system's buffer
         return
     with contextlib.suppress(OSError):
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < receive_buffer:

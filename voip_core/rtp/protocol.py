@@ -39,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 
-#: Receive buffer of a dedicated endpoint: one call's media (a shared one gets
-#: :data:`~voip_core.datagram.RECEIVE_BUFFER_BYTES`).
-DEDICATED_RECEIVE_BUFFER_BYTES = 256 * 1024
-
 _starting: set[asyncio.Task[Any]] = set()
 
 
@@ -139,9 +135,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         if self._closing:  # closed before its transport started
             transport.close()
             return
-        tune_datagram_transport(
-            transport, DEDICATED_RECEIVE_BUFFER_BYTES if self.dedicated else RECEIVE_BUFFER_BYTES
-        )
+        # One call's media fits the system's default receive buffer (about 208 KiB
+        # on Linux): a dedicated socket keeps it and spares the calls that ask.
+        tune_datagram_transport(transport, 0 if self.dedicated else RECEIVE_BUFFER_BYTES)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
