@@ -15,7 +15,12 @@ import nox
 ROOT = Path(__file__).parent
 PYTHONS = ["3.11", "3.12", "3.13"]
 PLUGINS = ["plugins/voip-opus", "plugins/voip-whisper", "plugins/voip-agent"]
-TEST_DEPENDENCIES = ["pytest>=8", "pytest-asyncio>=0.23", "hypothesis>=6.100"]
+TEST_DEPENDENCIES = [
+    "pytest>=8",
+    "pytest-asyncio>=0.23",
+    "hypothesis>=6.100",
+    "pylibsrtp>=1.0",  # libsrtp, as the test oracle for our SRTP (never a runtime dependency)
+]
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True

@@ -143,6 +143,9 @@ class AudioCall(Session):
         self._playout_timer: asyncio.TimerHandle | None = None
         self._stream = 0
         self._idle = True  # nothing queued to send
+        # When the frame being delivered and the one being sent are due (for recording).
+        self._media_time: float | None = None
+        self._media_time_out = 0.0
         self._started_at = time.time()
         #: Both directions, when recording (:meth:`start_recording`, :attr:`record_to`).
         self.recorder: CallRecorder | None = None
@@ -231,6 +234,7 @@ class AudioCall(Session):
     def _play_out(self, slots: list[Slot]) -> None:
         """Decode (or conceal) each slot the jitter buffer gave, then arm its timer."""
         for slot in slots:
+            self._media_time = slot.playout_time  # when it plays, whatever the loop's delays
             if slot.stream != self._stream:  # a new SSRC or a restarted sender
                 self._stream = slot.stream
                 self._decoder = self.codec.create_decoder()
@@ -428,7 +432,10 @@ class AudioCall(Session):
 
     def _hand_over(self, frame: FloatArray) -> None:
         if self.recorder is not None:
-            self.recorder.heard(frame, self._event_loop().time())
+            # Placed by the media clock (the jitter buffer's schedule), so that
+            # the event loop running late does not open gaps in the recording.
+            at = self._media_time if self._media_time is not None else self._event_loop().time()
+            self.recorder.heard(frame, at)
         self.audio_received(audio=frame, rms=self.rms(frame))
 
     def flush_inbound(self) -> None:
@@ -584,6 +591,7 @@ class AudioCall(Session):
                     frame = np.zeros(samples, np.float32)
                     frame[: len(rest)] = rest
             # After a frame with nothing to send (DTX) the next packet starts a talkspurt.
+            self._media_time_out = due
             marker = not self._send_frame(frame, marker=marker)
             index += 1
         self._sender = None
@@ -600,7 +608,7 @@ class AudioCall(Session):
         timestamp = self._timestamp
         self._timestamp = (timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
         if self.recorder is not None:
-            self.recorder.said(frame, self._resampling[0], self._event_loop().time())
+            self.recorder.said(frame, self._resampling[0], self._media_time_out)
         if not payload:
             return False
         packet = RTPPacket(
@@ -670,6 +678,14 @@ class AudioCall(Session):
         """Stop sending and receiving (and write the recording, with :attr:`record_to`)."""
         if hasattr(self, "_outbound_resampler") and not self.closed.is_set():
             self._save_recording()
+            if self.jitter_buffer is not None:
+                logger.info(
+                    "%r: %d packets received, jitter buffer %s, delay %.0f ms",
+                    self,
+                    self.packets_received,
+                    self.jitter_buffer.stats,
+                    self.jitter_buffer.target_delay * 1000,
+                )
         if hasattr(self, "_outbound_resampler"):  # past the codec negotiation
             self.cancel_outbound_audio()
             if self._dtmf_sender is not None:

@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from voip_core.datagram import RECEIVE_BUFFER_BYTES, tune_datagram_transport
-from voip_core.errors import ParseError
+from voip_core.errors import ParseError, VoIPError
 from voip_core.rtp.packet import RTPPacket
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self.malformed_packets = 0
         self.unknown_source_packets = 0
         self.refused_source_packets = 0
+        self.srtp_failures = 0
         self.session_errors = 0
         self._local_address: Address | None = None
         self._closing = False
@@ -182,6 +183,17 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                     self.unknown_source_packets,
                 )
             return
+        srtp = (session or next(iter(self.sessions.values()))).srtp
+        if srtp is not None:  # authenticated and decrypted, or dropped [RFC 3711 §3.3]
+            try:
+                data = srtp.unprotect(data)
+            except VoIPError as error:
+                self.srtp_failures += 1
+                if self.srtp_failures & (self.srtp_failures - 1) == 0:
+                    logger.warning(
+                        "SRTP from %s dropped: %s (%d so far)", address, error, self.srtp_failures
+                    )
+                return
         try:
             packet = RTPPacket.parse(data)
         except ParseError as error:

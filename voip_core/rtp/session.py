@@ -77,7 +77,10 @@ class Session:
             :meth:`hang_up` calls its ``bye()``.
         media: The remote party's media description (``m=`` section).
         caller: Who is calling, for logs and apps (a SIP URI or a name).
-        srtp: SRTP context for the call, or ``None`` for plain RTP.
+        srtp: The call's SRTP (an object with ``protect(rtp) -> srtp`` for what
+            we send and ``unprotect(srtp) -> rtp`` for what arrives, raising a
+            :class:`~voip_core.errors.VoIPError` on a packet that fails: see
+            :class:`voip_core.srtp.SRTPSession`), or ``None`` for plain RTP.
         remote_address: Where to send RTP; defaults to the ``c=`` and port of
             ``media``. Pass it when the connection line is session-level.
         direction: Our side's media direction [RFC 3264 §6.1]: ``sendrecv``,
@@ -241,7 +244,10 @@ class Session:
         if not self.sends_media:
             self.packets_not_sent += 1
             return
-        self.rtp.send(packet.serialize(), self.remote_address)
+        data = packet.serialize()
+        if self.srtp is not None:
+            data = self.srtp.protect(data)
+        self.rtp.send(data, self.remote_address)
         self.packets_sent += 1
         self.payload_bytes_sent += len(packet.payload)
 
