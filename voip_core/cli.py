@@ -119,6 +119,7 @@ async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int =
     user_agent = UserAgent(
         app=app,
         rtp=RTPPortRange(host, *args.rtp_ports),
+        srtp=args.srtp,
         on_call_ended=getattr(args, "on_call_ended", None),
         credentials=_credentials(args),
         outbound_proxy=getattr(args, "proxy", None),
@@ -192,7 +193,9 @@ async def _serve_forever(args: argparse.Namespace) -> int:
         session = dialog.session
         codec = getattr(getattr(session, "codec", None), "encoding_name", "-")
         seconds = time.monotonic() - dialog.started_at
-        print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s")
+        keys = dialog._srtp_keys
+        secure = f" srtp {keys.suite}" if keys is not None else ""
+        print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}")
         # One write per call costs a system call each: lines are flushed within 50 ms.
         if not flushing:
             flushing.append(asyncio.get_running_loop().call_later(0.05, flush))
@@ -483,6 +486,13 @@ def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", help="digest username (default: the AOR's user)")
     parser.add_argument(
         "--password", help="digest password (prefer $VOIP_SIP_PASSWORD: argv is visible)"
+    )
+    parser.add_argument(
+        "--srtp",
+        choices=["off", "offer", "require"],
+        default="off",
+        help="encrypt media with SRTP (SDES keys in SDP): off (default), offer "
+        "(when the peer takes it) or require (no call without it)",
     )
     parser.add_argument(
         "--rtp-ports",

@@ -350,6 +350,7 @@ module\t\t\topus.so
 module\t\t\taufile.so
 module\t\t\taubridge.so
 module\t\t\tsndfile.so
+module\t\t\tsrtp.so
 module_tmp\t\tuuid.so
 module_tmp\t\taccount.so
 module_app\t\tmenu.so
@@ -378,6 +379,8 @@ class Baresip:
         password: Digest password (for REGISTER, and INVITE challenges).
         outbound: Send every request through the registrar (outbound proxy).
         wait_registration: :meth:`start` waits until the REGISTER succeeded.
+        mediaenc: The account's media encryption: ``srtp`` (best effort),
+            ``srtp-mand`` (RTP/SAVP, SDES) or None (plain RTP).
     """
 
     directory: Path
@@ -390,6 +393,7 @@ class Baresip:
     password: str | None = None
     outbound: bool = False
     wait_registration: bool = True
+    mediaenc: str | None = None
     sip_port: int = 0
     ctrl_port: int = 0
     process: subprocess.Popen[Any] | None = None
@@ -433,6 +437,8 @@ class Baresip:
             domain = f"{uri_host(self.host)}:{self.sip_port}"
             parameters = ["regint=0"]
         parameters += [f"answermode={self.answermode}", f"audio_codecs={self.codecs}"]
+        if self.mediaenc is not None:
+            parameters.append(f"mediaenc={self.mediaenc}")
         if self.password is not None:
             parameters.append(f"auth_pass={self.password}")
         (self.directory / "accounts").write_text(
@@ -705,6 +711,8 @@ class VoipServer:
     port: int = 0
     hang_up_after: float | None = None
     transports: tuple[str, ...] = ("udp",)
+    #: More options for ``voip serve`` (``("--srtp", "require")``).
+    extra: tuple[str, ...] = ()
     process: subprocess.Popen[Any] | None = None
     log: Path = field(init=False)
 
@@ -730,8 +738,9 @@ class VoipServer:
         transports = [option for kind in self.transports for option in ("--transport", kind)]
         return [
             sys.executable,
-            *("-m", "voip_core", "serve", "--listen", listen, "--app", self.app),
+            *("-m", "voip_core", "-v", "serve", "--listen", listen, "--app", self.app),
             *transports,
+            *self.extra,
         ]
 
     def start(self, timeout: float = 20.0) -> VoipServer:

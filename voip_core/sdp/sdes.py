@@ -42,6 +42,7 @@ __all__ = [
     "SRTPKeys",
     "accept_answer",
     "answer_crypto",
+    "inline_key",
     "offer_crypto",
     "parse_inline",
 ]
@@ -85,7 +86,8 @@ def _new_key(suite: str) -> bytes:
     return secrets.token_bytes(key_length + salt_length)
 
 
-def _inline(key: bytes) -> str:
+def inline_key(key: bytes) -> str:
+    """The ``inline:`` key parameter carrying master key||salt [RFC 4568 §6.1]."""
     return "inline:" + base64.b64encode(key).decode("ascii")
 
 
@@ -155,7 +157,7 @@ def offer_crypto(suites: Sequence[str]) -> tuple[list[Attribute], dict[int, Offe
         key = _new_key(suite)
         keys[tag] = OfferedKey(suite, key)
         attributes.append(
-            CryptoAttribute(tag=tag, suite=suite, key_params=[_inline(key)]).to_attribute()
+            CryptoAttribute(tag=tag, suite=suite, key_params=[inline_key(key)]).to_attribute()
         )
     return attributes, keys
 
@@ -180,7 +182,7 @@ def answer_crypto(
             reasons.append(f"tag {crypto.tag}: {error}")
             continue
         local = _new_key(crypto.suite)
-        answer = CryptoAttribute(tag=crypto.tag, suite=crypto.suite, key_params=[_inline(local)])
+        answer = CryptoAttribute(tag=crypto.tag, suite=crypto.suite, key_params=[inline_key(local)])
         return answer.to_attribute(), SRTPKeys(crypto.suite, local, remote)
     raise NegotiationError("no usable a=crypto line: " + ("; ".join(reasons) or "none offered"))
 

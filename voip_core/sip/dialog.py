@@ -27,6 +27,11 @@ from voip_core.sdp import SessionDescription, create_answer
 from voip_core.sdp.negotiation import reverse_direction
 from voip_core.sip.endpoint import Hop, hop_for_uri, new_tag
 from voip_core.sip.headers import NameAddress
+from voip_core.sip.media_security import (
+    accept_security,
+    answer_security,
+    srtp_session,
+)
 from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.offer_answer import (
     answer_offer,
@@ -40,6 +45,7 @@ from voip_core.sip.transaction import ClientInviteTransaction, ServerInviteTrans
 from voip_core.sip.uri import SIPURI
 
 if TYPE_CHECKING:
+    from voip_core.sdp.sdes import OfferedKey, SRTPKeys
     from voip_core.sip.useragent import UserAgent
 
 __all__ = ["ALLOWED_METHODS", "Dialog", "new_tag"]  # new_tag: kept importable here
@@ -50,6 +56,12 @@ ALLOWED_METHODS = (
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REFER", "NOTIFY", "INFO",
 )  # fmt: skip
 _ALLOW = ", ".join(ALLOWED_METHODS)
+
+
+def _reason_phrase(base: str, why: object) -> str:
+    """``base (why)``, with only what a Reason-Phrase may hold [RFC 3261 §25.1]."""
+    text = " ".join(str(why).split())[:120]
+    return f"{base} ({text})" if text else base
 
 
 def _sip_uris(routes: Iterable[NameAddress]) -> list[SIPURI]:
@@ -105,6 +117,13 @@ class Dialog:
     _updating: bool = False  # our re-INVITE is pending
     _offer_in_ok: bool = False  # we offered in a 200 and wait for the answer in the ACK
     _transfer_progress: asyncio.Queue[int] | None = None
+    # SRTP (voip_core.sip.media_security): what we offered, the keys agreed, their tag.
+    _sdes_offer: dict[int, OfferedKey] | None = None
+    _srtp_keys: SRTPKeys | None = None
+    _srtp_tag: int = 1
+    _srtp_protocol: str = "RTP/AVP"
+    _srtp_applied: SRTPKeys | None = None  # the keys the session's SRTP runs on
+    _media_error: str = ""
 
     def __post_init__(self) -> None:
         if not self.outgoing:
@@ -186,10 +205,17 @@ class Dialog:
                 self.rtp = ua.open_media()
             host, port = self.rtp.local_address
             # versioned() below gives the answer this dialog's o= id and version.
-            answer = create_answer(
-                offer, app.sdp_formats(), address=host, port=port, session_id=self._sdp_session_id
-            )
             media, remote, direction = audio_stream(offer)
+            crypto = answer_security(self, media)
+            answer = create_answer(
+                offer,
+                app.sdp_formats(),
+                address=host,
+                port=port,
+                session_id=self._sdp_session_id,
+                protocols=("RTP/AVP", "RTP/SAVP"),
+                extra_attributes=crypto,
+            )
             self.session = app(
                 rtp=self.rtp,
                 dialog=self,
@@ -197,11 +223,12 @@ class Dialog:
                 caller=self.caller,
                 remote_address=remote,
                 direction=reverse_direction(direction),
+                srtp=srtp_session(self),
                 **session_options,
             )
         except (NegotiationError, ParseError) as error:
             logger.info("call %s from %s: 488 (%s)", self.call_id, self.caller, error)
-            self.reject(488, "Not Acceptable Here")
+            self.reject(488, _reason_phrase("Not Acceptable Here", error))
             return None
         ok = self.invite.create_response(
             200,
@@ -529,7 +556,8 @@ class Dialog:
         if self.session is None and not self._start_media(response):
             self.bye()
             if future is not None and not future.done():
-                future.set_exception(CallFailed(488, "Not Acceptable Here"))
+                reason = _reason_phrase("Not Acceptable Here", self._media_error)
+                future.set_exception(CallFailed(488, reason))
             return
         if self.session is not None and response.body and self.session.media is not None:
             apply_remote_sdp(self, response.body)  # 200 may differ from 183
@@ -540,6 +568,7 @@ class Dialog:
         try:
             answer = SessionDescription.parse(response.body)
             media, remote, direction = audio_stream(answer)
+            accept_security(self, media)
             self.session = self._app(
                 rtp=self.rtp,
                 dialog=self,
@@ -547,10 +576,12 @@ class Dialog:
                 caller=str(self.invite.to.uri),
                 remote_address=remote,
                 direction=reverse_direction(direction),
+                srtp=srtp_session(self),
                 **self._session_options,
             )
         except (NegotiationError, ParseError) as error:
             logger.warning("call %s: unusable SDP answer (%s)", self.call_id, error)
+            self._media_error = str(error)
             return False
         return True
 

@@ -19,10 +19,16 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-from voip_core.errors import CallFailed, ParseError
+from voip_core.errors import CallFailed, NegotiationError, ParseError
 from voip_core.sdp import SessionDescription, create_answer, create_offer
 from voip_core.sdp.description import Attribute
 from voip_core.sdp.negotiation import reverse_direction
+from voip_core.sip.media_security import (
+    accept_security,
+    answer_security,
+    offer_security,
+    srtp_session,
+)
 
 if TYPE_CHECKING:
     from voip_core.sdp.description import MediaDescription
@@ -91,8 +97,16 @@ def answer_offer(dialog: Dialog, body: bytes) -> bytes:
     offer = SessionDescription.parse(body)
     host, port = dialog.rtp.local_address
     formats = _current_formats(dialog)
-    answer = create_answer(offer, formats, address=host, port=port)
     media, remote, direction = audio_stream(offer)
+    crypto = answer_security(dialog, media)
+    answer = create_answer(
+        offer,
+        formats,
+        address=host,
+        port=port,
+        protocols=("RTP/AVP", "RTP/SAVP"),
+        extra_attributes=crypto,
+    )
     wanted = "sendonly" if dialog.local_hold else "sendrecv"
     ours = intersect(reverse_direction(direction), wanted)
     answer_media = next(m for m in answer.media if m.port)
@@ -113,17 +127,32 @@ def _current_formats(dialog: Dialog) -> list[Any]:
 def offer(dialog: Dialog, *, direction: str | None = None) -> bytes:
     host, port = dialog.rtp.local_address
     direction = direction or ("sendonly" if dialog.local_hold else "sendrecv")
-    offer = create_offer(_current_formats(dialog), address=host, port=port, direction=direction)
+    protocol, crypto = offer_security(dialog)
+    offer = create_offer(
+        _current_formats(dialog),
+        address=host,
+        port=port,
+        direction=direction,
+        protocol=protocol,
+        extra_attributes=crypto,
+    )
     return versioned(dialog, offer)
 
 
 def apply_media(dialog: Dialog, media: MediaDescription, remote: Address, direction: str) -> None:
     if dialog.session is None or not hasattr(dialog.session, "media_updated"):
         return
+    _update_srtp(dialog)
     if remote[0] in ("0.0.0.0", "::"):  # RFC 2543 hold: keep the address, stop sending
         remote = dialog.session.remote_address
         direction = intersect(direction, "recvonly")
     dialog.session.media_updated(media, remote, direction)
+
+
+def _update_srtp(dialog: Dialog) -> None:
+    """New keys from the remote (a re-INVITE) make a new SRTP for the session."""
+    if dialog.session is not None and dialog._srtp_keys != dialog._srtp_applied:
+        dialog.session.srtp = srtp_session(dialog)
 
 
 def apply_remote_sdp(dialog: Dialog, body: bytes) -> None:
@@ -131,7 +160,8 @@ def apply_remote_sdp(dialog: Dialog, body: bytes) -> None:
     try:
         description = SessionDescription.parse(body)
         media, remote, direction = audio_stream(description)
-    except ParseError as error:
+        accept_security(dialog, media)
+    except (ParseError, NegotiationError) as error:
         logger.warning("call %s: unusable SDP answer (%s)", dialog.call_id, error)
         return
     apply_media(dialog, media, remote, reverse_direction(direction))

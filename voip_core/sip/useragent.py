@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from voip_core.errors import AuthenticationError, CallFailed, NegotiationError, ParseError
@@ -34,6 +34,7 @@ from voip_core.sip.auth import Credentials, DigestSession
 from voip_core.sip.dialog import ALLOWED_METHODS, Dialog
 from voip_core.sip.endpoint import Hop, SIPEndpoint, hop_for_uri, host_for_uri, new_tag
 from voip_core.sip.headers import Headers
+from voip_core.sip.media_security import DEFAULT_SRTP_SUITES, SRTP_POLICIES, offer_security
 from voip_core.sip.message import SIPRequest, SIPResponse
 from voip_core.sip.policy import SUPPORTED_OPTIONS, refusal
 from voip_core.sip.registration import Registration
@@ -80,6 +81,10 @@ class UserAgent(SIPEndpoint):
             ``;transport=tcp`` picks the transport).
         tls_verify: Verify TLS certificates (default); False only for tests.
         tls_cafile: Extra CA certificates (PEM) to trust for TLS.
+        srtp: ``"off"`` (plain RTP), ``"offer"`` (SRTP when the peer takes it)
+            or ``"require"`` (SRTP or no call): see
+            :mod:`voip_core.sip.media_security`.
+        srtp_suites: The SRTP suites we offer and accept, ours first.
     """
 
     def __init__(
@@ -94,7 +99,11 @@ class UserAgent(SIPEndpoint):
         outbound_proxy: str | SIPURI | None = None,
         tls_verify: bool = True,
         tls_cafile: str | None = None,
+        srtp: str = "off",
+        srtp_suites: Sequence[str] = DEFAULT_SRTP_SUITES,
     ) -> None:
+        if srtp not in SRTP_POLICIES:
+            raise ValueError(f"srtp={srtp!r}: one of {', '.join(SRTP_POLICIES)}")
         super().__init__(timers=timers, tls_verify=tls_verify, tls_cafile=tls_cafile)
         self.app = app
         self.rtp = rtp
@@ -107,6 +116,8 @@ class UserAgent(SIPEndpoint):
             SIPURI.parse(outbound_proxy) if isinstance(outbound_proxy, str) else outbound_proxy
         )
         self.registrations: list[Registration] = []
+        self.srtp = srtp
+        self.srtp_suites = tuple(srtp_suites)
 
     def close(self) -> None:
         """Hang up every call and close the sockets (registrations just stop refreshing)."""
@@ -527,7 +538,15 @@ class UserAgent(SIPEndpoint):
         """
         from_header, local_tag, call_id, cseq = identity
         rtp_host, rtp_port = rtp.local_address
-        offer = create_offer(app.sdp_formats(), address=rtp_host, port=rtp_port)
+        dialog_keys = _OfferKeys(self)
+        protocol, crypto = offer_security(dialog_keys)  # type: ignore[arg-type]
+        offer = create_offer(
+            app.sdp_formats(),
+            address=rtp_host,
+            port=rtp_port,
+            protocol=protocol,
+            extra_attributes=crypto,
+        )
         proxy = self.outbound_proxy
         routes = [("Route", f"<{proxy.with_parameters(lr=None)}>")] if proxy is not None else []
         invite = self._build_request(
@@ -557,6 +576,8 @@ class UserAgent(SIPEndpoint):
         dialog.local_header = from_header
         dialog.remote_target = uri
         dialog.rtp = rtp
+        dialog._sdes_offer = dialog_keys._sdes_offer
+        dialog._srtp_protocol = dialog_keys._srtp_protocol
         dialog._app = app
         dialog._answered = self.loop.create_future()
         # After a timeout nobody awaits it any more: a late 487 must not be "never retrieved".
@@ -580,3 +601,13 @@ class UserAgent(SIPEndpoint):
         forgotten = self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
         if forgotten is not None and self.on_call_ended is not None:
             self.on_call_ended(dialog)
+
+
+class _OfferKeys:
+    """What :func:`offer_security` reads and writes, before the INVITE's dialog exists."""
+
+    def __init__(self, user_agent: UserAgent) -> None:
+        self.user_agent = user_agent
+        self._srtp_keys = None
+        self._srtp_protocol = "RTP/AVP"
+        self._sdes_offer: Any = None
