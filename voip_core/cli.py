@@ -195,6 +195,12 @@ async def _serve_forever(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - dialog.started_at
         keys = dialog._srtp_keys
         secure = f" srtp {keys.suite}" if keys is not None else ""
+        stats = getattr(session, "stats", None)
+        if stats is not None and stats.expected:
+            secure += (
+                f" lost {stats.fraction_lost:.1%} jitter {stats.jitter * 1000:.0f}ms"
+                f" mos {stats.mos:.1f}"
+            )
         print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}")
         # One write per call costs a system call each: lines are flushed within 50 ms.
         if not flushing:

@@ -155,6 +155,8 @@ class AudioCall(Session):
             self._loop = None
         if self.record_to is not None:
             self.start_recording()
+        if self._loop is not None:
+            self.start_rtcp(self.codec.clock_rate, self.ssrc)
         if self.comfort_silence and self._loop is not None:
             self._loop.call_soon(self._start_sender)  # our stream starts with the call
 

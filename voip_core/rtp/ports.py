@@ -38,6 +38,9 @@ DEFAULT_RTP_PORTS = (10000, 20000)
 class RTPPortRange:
     """Opens a dedicated RTP endpoint per call on an even port of ``[low, high)``.
 
+    The odd port above each is bound too, for the call's RTCP [RFC 3550 §11]
+    (unused when the peer multiplexes RTCP on the RTP port, RFC 5761).
+
     Ports are taken in turn from a random starting point, skipping those in
     use (by us or another program), so that a port just freed is not given
     to the next call at once (late packets of the last call would reach it).
@@ -85,6 +88,22 @@ class RTPPortRange:
         """How many ports of the range our calls hold."""
         return len(self._used)
 
+    def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket] | None:
+        """RTP on ``port`` and RTCP on ``port + 1`` [RFC 3550 §11], or None when taken."""
+        bound: list[socket.socket] = []
+        try:
+            for number in (port, port + 1):
+                sock = socket.socket(self._family, socket.SOCK_DGRAM)
+                bound.append(sock)
+                sock.bind((self.host, number))
+        except OSError as error:
+            for sock in bound:
+                sock.close()
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                return None
+            raise
+        return bound[0], bound[1]
+
     def open(self) -> RealtimeTransportProtocol:
         """A dedicated endpoint for one call (closed with the call's session).
 
@@ -98,17 +117,12 @@ class RTPPortRange:
             self._next = (self._next + 1) % self._count
             if port in self._used:
                 continue
-            sock = socket.socket(self._family, socket.SOCK_DGRAM)
-            try:
-                sock.bind((self.host, port))
-            except OSError as error:
-                sock.close()
-                if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                    continue  # another program's
-                raise
+            pair = self._bind_pair(port)
+            if pair is None:
+                continue  # another program's
             self._used.add(port)
             return RealtimeTransportProtocol.on_socket(
-                sock, on_close=partial(self._used.discard, port)
+                pair[0], rtcp_socket=pair[1], on_close=partial(self._used.discard, port)
             )
         raise OSError(
             errno.EADDRINUSE,

@@ -24,7 +24,7 @@ import logging
 import socket
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from voip_core.datagram import RECEIVE_BUFFER_BYTES, tune_datagram_transport
 from voip_core.errors import ParseError, VoIPError
@@ -54,6 +54,40 @@ def _started(
             )
         sock.close()
         protocol._closed()
+
+
+class _RTCPEndpoint(asyncio.DatagramProtocol):
+    """A call's RTCP socket: every datagram goes to the call."""
+
+    def __init__(self, deliver: Callable[[bytes, Address], None]) -> None:
+        self.deliver = deliver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.closing:
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        try:
+            self.deliver(data, (str(addr[0]), int(addr[1])))
+        except Exception:
+            logger.exception("RTCP from %s could not be handled", addr[:2])
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _rtcp_started(sock: socket.socket, task: asyncio.Task[Any]) -> None:
+    _starting.discard(task)
+    if task.cancelled() or task.exception() is not None:
+        sock.close()
 
 
 def _normalise(address: tuple[object, ...]) -> Address:
@@ -87,21 +121,30 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self._local_address: Address | None = None
         self._closing = False
         self._starting: asyncio.Task[Any] | None = None
+        self._rtcp_socket: socket.socket | None = None
+        self._rtcp: _RTCPEndpoint | None = None
         self._on_close: list[Callable[[], None]] = []
 
     @classmethod
     def on_socket(
-        cls, sock: socket.socket, *, on_close: Callable[[], None] | None = None
+        cls,
+        sock: socket.socket,
+        *,
+        rtcp_socket: socket.socket | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> RealtimeTransportProtocol:
         """A dedicated endpoint on a bound UDP socket, usable at once (its transport starts soon).
 
         The SDP can carry :attr:`local_address` right away; datagrams that
         arrive before the transport has started wait in the socket.
-        ``on_close`` is called once when the endpoint closes.
+        ``rtcp_socket`` (bound to the port above) is the call's RTCP socket,
+        started by :meth:`start_rtcp`. ``on_close`` is called once when the
+        endpoint closes.
         """
         loop = asyncio.get_running_loop()
         protocol = cls(dedicated=True)
         protocol._local_address = _normalise(sock.getsockname())
+        protocol._rtcp_socket = rtcp_socket
         if on_close is not None:
             protocol._on_close.append(on_close)
         sock.setblocking(False)
@@ -183,7 +226,11 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                     self.unknown_source_packets,
                 )
             return
-        srtp = (session or next(iter(self.sessions.values()))).srtp
+        owner = session or next(iter(self.sessions.values()))
+        if len(data) > 1 and 192 <= data[1] <= 223 and owner.rtcp_mux:  # [RFC 5761 §4]
+            owner.rtcp_received(data, address)  # type: ignore[arg-type]
+            return
+        srtp = owner.srtp
         if srtp is not None:  # authenticated and decrypted, or dropped [RFC 3711 §3.3]
             try:
                 data = srtp.unprotect(data)
@@ -212,6 +259,8 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                 return
         else:
             session.remote_ssrc = packet.ssrc
+        if session.rtcp is not None:
+            session.rtcp.rtp_received(packet)
         if not session.receives_media:
             return  # on hold: recvonly/inactive streams are not delivered [RFC 3264 §5.1]
         try:
@@ -263,8 +312,35 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
             return
         self.transport.sendto(data, address)
 
+    def start_rtcp(self, deliver: Callable[[bytes, Address], None]) -> bool:
+        """Receive RTCP on the port above ours, handing each datagram to ``deliver``.
+
+        False when this endpoint has no RTCP socket (a shared endpoint).
+        """
+        sock, self._rtcp_socket = self._rtcp_socket, None
+        if sock is None:
+            return self._rtcp is not None
+        endpoint = self._rtcp = _RTCPEndpoint(deliver)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        starting = loop.create_task(loop.create_datagram_endpoint(lambda: endpoint, sock=sock))
+        _starting.add(starting)
+        starting.add_done_callback(partial(_rtcp_started, sock))
+        return True
+
+    def send_rtcp(self, data: bytes, address: Address) -> None:
+        """Send an RTCP datagram from the RTCP port (dropped before it has started)."""
+        endpoint = self._rtcp
+        if endpoint is not None and endpoint.transport is not None:
+            endpoint.transport.sendto(data, address)
+
     def close(self) -> None:
         """Close the socket; registered sessions stop receiving. Idempotent."""
+        if self._rtcp_socket is not None:
+            self._rtcp_socket.close()
+            self._rtcp_socket = None
+        if self._rtcp is not None:
+            self._rtcp.close()
         self._closing = True
         if self.transport is not None:
             self.transport.close()

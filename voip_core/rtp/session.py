@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from voip_core.errors import NegotiationError
+from voip_core.errors import NegotiationError, VoIPError
 from voip_core.rtp.packet import RTPPacket
 from voip_core.rtp.protocol import RealtimeTransportProtocol
 from voip_core.sdp.negotiation import MediaFormat, assign_payload_types
@@ -25,6 +25,7 @@ from voip_core.sdp.negotiation import MediaFormat, assign_payload_types
 if TYPE_CHECKING:
     from voip_core.codecs.base import RTPCodec
     from voip_core.rtp.protocol import Address
+    from voip_core.rtp.rtcp_session import CallStats, RTCPSession
     from voip_core.sdp.description import MediaDescription
 
 __all__ = ["TELEPHONE_EVENT", "Session"]
@@ -121,6 +122,10 @@ class Session:
     #: rather than to its SDP address [RFC 4961] (see
     #: :mod:`voip_core.rtp.protocol` for the guard against strangers).
     symmetric_rtp: ClassVar[bool] = True
+    #: Send and receive RTCP reports (on a call's own port; see :meth:`start_rtcp`).
+    use_rtcp: ClassVar[bool] = True
+    #: The minimum interval between our RTCP reports [RFC 3550 §6.2].
+    rtcp_minimum_interval: ClassVar[float] = 5.0
 
     rtp: RealtimeTransportProtocol
     dialog: Any = None
@@ -129,6 +134,8 @@ class Session:
     srtp: Any = None
     remote_address: Address | None = None
     direction: str = "sendrecv"
+    rtcp_mux: bool = False
+    rtcp_address: Address | None = None
 
     def __post_init__(self) -> None:
         if self.remote_address is None:
@@ -142,6 +149,9 @@ class Session:
         self.packets_not_sent = 0
         #: The SSRC of the media arriving (None before the first packet).
         self.remote_ssrc: int | None = None
+        #: The call's RTCP, once :meth:`start_rtcp` ran (None: no RTCP).
+        self.rtcp: RTCPSession | None = None
+        self.rtcp_failures = 0
         self.rtp.register(self.remote_address, self)
 
     def __repr__(self) -> str:
@@ -199,6 +209,57 @@ class Session:
         """Called for every RTP packet from the remote address. Override it."""
         self.packets_received += 1
 
+    # RTCP [RFC 3550 §6] ---------------------------------------------------------------------
+
+    def start_rtcp(self, clock_rate: int, ssrc: int) -> None:
+        """Send and receive RTCP for this call: on the RTP port with ``rtcp_mux``
+        [RFC 5761], else on the port above (ours, and the peer's unless its SDP
+        says ``a=rtcp``) [RFC 3550 §11]. Only on a call's own port: a shared
+        endpoint has no RTCP socket. :class:`~voip_core.audio.AudioCall` calls it.
+        """
+        if not self.use_rtcp or self.rtcp is not None or self.closed.is_set():
+            return
+        if not self.rtcp_mux and not getattr(self.rtp, "start_rtcp", lambda _: False)(
+            self.rtcp_received
+        ):
+            return
+        from voip_core.rtp.rtcp_session import RTCPSession
+
+        self.rtcp = RTCPSession(
+            self, clock_rate=clock_rate, ssrc=ssrc, minimum_interval=self.rtcp_minimum_interval
+        )
+
+    def send_rtcp(self, data: bytes) -> None:
+        """Send one compound RTCP packet (SRTCP-protected with SRTP) to the peer."""
+        assert self.remote_address is not None
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
+        if self.rtcp_mux:
+            self.rtp.send(data, self.remote_address)
+            return
+        host, port = self.remote_address
+        self.rtp.send_rtcp(data, self.rtcp_address or (host, port + 1))
+
+    def rtcp_received(self, data: bytes, address: Address) -> None:
+        """An RTCP datagram from the peer (on the RTCP port, or multiplexed)."""
+        if self.srtp is not None:
+            try:
+                data = self.srtp.unprotect_rtcp(data)
+            except VoIPError as error:
+                self.rtcp_failures += 1
+                if self.rtcp_failures & (self.rtcp_failures - 1) == 0:
+                    logger.info(
+                        "%r: SRTCP dropped: %s (%d so far)", self, error, self.rtcp_failures
+                    )
+                return
+        if self.rtcp is not None:
+            self.rtcp.rtcp_received(data)
+
+    @property
+    def stats(self) -> CallStats | None:
+        """Loss, jitter, round-trip time and MOS from RTCP (None without RTCP)."""
+        return self.rtcp.stats if self.rtcp is not None else None
+
     def accepts_payload_type(self, payload_type: int) -> bool:
         """Whether media of ``payload_type`` may be this call's (symmetric RTP's guard)."""
         return True
@@ -250,6 +311,8 @@ class Session:
         self.rtp.send(data, self.remote_address)
         self.packets_sent += 1
         self.payload_bytes_sent += len(packet.payload)
+        if self.rtcp is not None:
+            self.rtcp.rtp_sent(packet)
 
     def close(self) -> None:
         """Stop the media: unregister from the RTP endpoint (close it if it is the call's own).
@@ -259,6 +322,9 @@ class Session:
         if self.closed.is_set():
             return
         assert self.remote_address is not None
+        if self.rtcp is not None:
+            self.rtcp.close()  # a last report, with BYE
+            logger.info("%r: %s", self, self.rtcp.stats.summary())
         self.rtp.unregister(self.remote_address, self)
         if getattr(self.rtp, "dedicated", False):
             self.rtp.close()

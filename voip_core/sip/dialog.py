@@ -37,8 +37,10 @@ from voip_core.sip.offer_answer import (
     answer_offer,
     apply_remote_sdp,
     audio_stream,
+    mux_attributes,
     offer,
     reinvite,
+    rtcp_options,
     versioned,
 )
 from voip_core.sip.transaction import ClientInviteTransaction, ServerInviteTransaction
@@ -207,6 +209,7 @@ class Dialog:
             # versioned() below gives the answer this dialog's o= id and version.
             media, remote, direction = audio_stream(offer)
             crypto = answer_security(self, media)
+            rtcp = rtcp_options(media, remote, ua.rtcp_mux)
             answer = create_answer(
                 offer,
                 app.sdp_formats(),
@@ -214,7 +217,7 @@ class Dialog:
                 port=port,
                 session_id=self._sdp_session_id,
                 protocols=("RTP/AVP", "RTP/SAVP"),
-                extra_attributes=crypto,
+                extra_attributes=[*crypto, *mux_attributes("rtcp_mux" in rtcp)],
             )
             self.session = app(
                 rtp=self.rtp,
@@ -224,6 +227,7 @@ class Dialog:
                 remote_address=remote,
                 direction=reverse_direction(direction),
                 srtp=srtp_session(self),
+                **rtcp,
                 **session_options,
             )
         except (NegotiationError, ParseError) as error:
@@ -577,6 +581,7 @@ class Dialog:
                 remote_address=remote,
                 direction=reverse_direction(direction),
                 srtp=srtp_session(self),
+                **rtcp_options(media, remote, self.user_agent.rtcp_mux),
                 **self._session_options,
             )
         except (NegotiationError, ParseError) as error:

@@ -40,8 +40,10 @@ __all__ = [
     "apply_remote_sdp",
     "audio_stream",
     "intersect",
+    "mux_attributes",
     "offer",
     "reinvite",
+    "rtcp_options",
     "versioned",
 ]
 
@@ -79,6 +81,26 @@ def audio_stream(description: SessionDescription) -> tuple[MediaDescription, Add
     return media, (connection.address, media.port), description.direction_of(media)
 
 
+def mux_attributes(wanted: bool) -> list[Attribute]:
+    """``a=rtcp-mux`` when wanted [RFC 5761 §5.1.1]."""
+    return [Attribute("rtcp-mux")] if wanted else []
+
+
+def rtcp_options(media: MediaDescription, remote: Address, mux: bool) -> dict[str, Any]:
+    """The session's RTCP settings from the remote's media description.
+
+    ``rtcp_mux`` when both sides want it; else the remote's RTCP address:
+    its ``a=rtcp:PORT`` [RFC 3605] or the RTP port + 1 [RFC 3550 §11].
+    """
+    if mux and media.rtcp_mux:
+        return {"rtcp_mux": True}
+    attribute = next((a for a in media.attributes if a.name == "rtcp"), None)
+    port = (attribute.value or "").split(" ", 1)[0] if attribute is not None else ""
+    if port.isdigit() and 0 < int(port) < 65536:
+        return {"rtcp_address": (remote[0], int(port))}
+    return {"rtcp_address": (remote[0], remote[1] + 1)}
+
+
 def versioned(dialog: Dialog, description: SessionDescription) -> bytes:
     """Our SDP: one o= id per dialog, a version that grows on change [RFC 3264 §8]."""
     description.origin.session_id = dialog._sdp_session_id
@@ -99,13 +121,14 @@ def answer_offer(dialog: Dialog, body: bytes) -> bytes:
     formats = _current_formats(dialog)
     media, remote, direction = audio_stream(offer)
     crypto = answer_security(dialog, media)
+    mux = getattr(dialog.session, "rtcp_mux", False) and media.rtcp_mux
     answer = create_answer(
         offer,
         formats,
         address=host,
         port=port,
         protocols=("RTP/AVP", "RTP/SAVP"),
-        extra_attributes=crypto,
+        extra_attributes=[*crypto, *mux_attributes(mux)],
     )
     wanted = "sendonly" if dialog.local_hold else "sendrecv"
     ours = intersect(reverse_direction(direction), wanted)
@@ -134,7 +157,7 @@ def offer(dialog: Dialog, *, direction: str | None = None) -> bytes:
         port=port,
         direction=direction,
         protocol=protocol,
-        extra_attributes=crypto,
+        extra_attributes=[*crypto, *mux_attributes(getattr(dialog.session, "rtcp_mux", False))],
     )
     return versioned(dialog, offer)
 

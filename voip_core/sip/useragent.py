@@ -36,6 +36,7 @@ from voip_core.sip.endpoint import Hop, SIPEndpoint, hop_for_uri, host_for_uri, 
 from voip_core.sip.headers import Headers
 from voip_core.sip.media_security import DEFAULT_SRTP_SUITES, SRTP_POLICIES, offer_security
 from voip_core.sip.message import SIPRequest, SIPResponse
+from voip_core.sip.offer_answer import mux_attributes
 from voip_core.sip.policy import SUPPORTED_OPTIONS, refusal
 from voip_core.sip.registration import Registration
 from voip_core.sip.transaction import (
@@ -85,6 +86,7 @@ class UserAgent(SIPEndpoint):
             or ``"require"`` (SRTP or no call): see
             :mod:`voip_core.sip.media_security`.
         srtp_suites: The SRTP suites we offer and accept, ours first.
+        rtcp_mux: Offer and accept RTCP on the RTP port [RFC 5761].
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class UserAgent(SIPEndpoint):
         tls_cafile: str | None = None,
         srtp: str = "off",
         srtp_suites: Sequence[str] = DEFAULT_SRTP_SUITES,
+        rtcp_mux: bool = True,
     ) -> None:
         if srtp not in SRTP_POLICIES:
             raise ValueError(f"srtp={srtp!r}: one of {', '.join(SRTP_POLICIES)}")
@@ -118,6 +121,7 @@ class UserAgent(SIPEndpoint):
         self.registrations: list[Registration] = []
         self.srtp = srtp
         self.srtp_suites = tuple(srtp_suites)
+        self.rtcp_mux = rtcp_mux
 
     def close(self) -> None:
         """Hang up every call and close the sockets (registrations just stop refreshing)."""
@@ -545,7 +549,7 @@ class UserAgent(SIPEndpoint):
             address=rtp_host,
             port=rtp_port,
             protocol=protocol,
-            extra_attributes=crypto,
+            extra_attributes=[*crypto, *mux_attributes(self.rtcp_mux)],
         )
         proxy = self.outbound_proxy
         routes = [("Route", f"<{proxy.with_parameters(lr=None)}>")] if proxy is not None else []
