@@ -21,6 +21,7 @@ from interop.peers import (
     best_match,
     double_rate,
     halve_rate,
+    piecewise_match,
     read_wav,
     rms,
     voiced_seconds,
@@ -146,6 +147,7 @@ def test_voip_call_reaches_baresip_in_auto_answer(
     assert voiced_seconds(we_heard, we_rate) > 1.0
     if codec == "PCMU":
         theirs = double_rate(halve_rate(theirs))  # what 8 kHz can carry of it
-    correlation, _ = best_match(theirs[: 4 * we_rate], we_heard)
+    # piece by piece: baresip's sender drops a 20 ms frame now and then under load
+    correlation = piecewise_match(theirs[: 4 * we_rate], we_heard, we_rate)
     print(f"{codec} {host}: we heard baresip's words: correlation {correlation:.3f}")
     assert correlation > 0.8

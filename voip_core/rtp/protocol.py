@@ -32,6 +32,7 @@ from voip_core.rtp.packet import RTPPacket
 
 if TYPE_CHECKING:
     from voip_core.rtp.session import Session
+    from voip_core.stun_client import StunClient
 
 __all__ = ["Address", "RealtimeTransportProtocol"]
 
@@ -117,6 +118,10 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         self.unknown_source_packets = 0
         self.refused_source_packets = 0
         self.srtp_failures = 0
+        self.stun_dropped = 0
+        #: Where a STUN server saw this socket (:meth:`public_address`), if asked.
+        self.mapped_address: Address | None = None
+        self._stun: StunClient | None = None
         self.session_errors = 0
         self._local_address: Address | None = None
         self._closing = False
@@ -216,6 +221,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         address = (addr[0], addr[1]) if len(addr) == 2 else _normalise(addr)
+        if data and data[0] < 4:  # STUN shares the port: first octet 0-3 [RFC 7983 §7]
+            self._stun_received(data, address)  # type: ignore[arg-type]
+            return
         session = self.sessions.get(address)  # type: ignore[arg-type]
         if session is None and not (self.dedicated and len(self.sessions) == 1):
             self.unknown_source_packets += 1
@@ -304,6 +312,42 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
             )
             session.remote_moved(address)
         return True
+
+    # STUN [RFC 5389] on the RTP port ----------------------------------------------------------
+
+    async def public_address(
+        self, server: Address, *, rto: float = 0.25, attempts: int = 4
+    ) -> Address:
+        """Where this socket is seen from ``server``: a STUN Binding request from it.
+
+        Retransmitted on the RFC 5389 §7.2.1 schedule, shortened (``attempts``
+        requests from ``rto``) so that a call does not wait 39.5 s.
+
+        Raises:
+            StunTimeout: no answer.
+            StunError: the server answered with an error.
+        """
+        from voip_core.stun_client import StunClient
+
+        starting = self._starting
+        if starting is not None and not starting.done():
+            await asyncio.shield(starting)  # the socket can send once its transport runs
+        if self._stun is None:
+            self._stun = StunClient(self.send, rto=rto, rc=attempts, rm=4, software="voip-core")
+        self.mapped_address = await self._stun.request(server)
+        return self.mapped_address
+
+    def _stun_received(self, data: bytes, address: Address) -> None:
+        """A STUN datagram: an answer to our request, or a Binding request to answer."""
+        if self._stun is not None and self._stun.datagram_received(data, address):
+            return
+        from voip_core.stun import answer_request
+
+        answer = answer_request(data, address, software="voip-core")
+        if answer is not None:  # a peer's keepalive or connectivity check
+            self.send(answer, address)
+        else:
+            self.stun_dropped += 1
 
     def send(self, data: bytes, address: Address) -> None:
         """Send one datagram (dropped with a debug log when the socket is closed)."""

@@ -157,6 +157,13 @@ class Dialog:
         """Our URI in this dialog (From of our requests)."""
         return str(NameAddress.parse(self.local_header).uri)
 
+    @property
+    def media_address(self) -> tuple[str, int]:
+        """The (host, port) our SDP offers for media: the RTP socket's, or what a
+        STUN server saw of it (UserAgent ``stun_server``)."""
+        mapped = getattr(self.rtp, "mapped_address", None)
+        return mapped or self.rtp.local_address  # type: ignore[no-any-return]
+
     # Hooks --------------------------------------------------------------------------------
 
     def call_received(self) -> None:
@@ -205,7 +212,7 @@ class Dialog:
             offer = SessionDescription.parse(self.invite.body)
             if self.rtp is None:
                 self.rtp = ua.open_media()
-            host, port = self.rtp.local_address
+            host, port = self.media_address
             # versioned() below gives the answer this dialog's o= id and version.
             media, remote, direction = audio_stream(offer)
             crypto = answer_security(self, media)

@@ -117,7 +117,7 @@ def versioned(dialog: Dialog, description: SessionDescription) -> bytes:
 def answer_offer(dialog: Dialog, body: bytes) -> bytes:
     """Answer a new offer, keeping our codec and our hold [RFC 3264 §8]."""
     offer = SessionDescription.parse(body)
-    host, port = dialog.rtp.local_address
+    host, port = dialog.media_address
     formats = _current_formats(dialog)
     media, remote, direction = audio_stream(offer)
     crypto = answer_security(dialog, media)
@@ -148,7 +148,7 @@ def _current_formats(dialog: Dialog) -> list[Any]:
 
 
 def offer(dialog: Dialog, *, direction: str | None = None) -> bytes:
-    host, port = dialog.rtp.local_address
+    host, port = dialog.media_address
     direction = direction or ("sendonly" if dialog.local_hold else "sendrecv")
     protocol, crypto = offer_security(dialog)
     offer = create_offer(

@@ -26,7 +26,13 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from voip_core.errors import AuthenticationError, CallFailed, NegotiationError, ParseError
+from voip_core.errors import (
+    AuthenticationError,
+    CallFailed,
+    NegotiationError,
+    ParseError,
+    VoIPError,
+)
 from voip_core.rtp.ports import RTPPortRange
 from voip_core.rtp.protocol import RealtimeTransportProtocol
 from voip_core.sdp import create_offer
@@ -87,6 +93,10 @@ class UserAgent(SIPEndpoint):
             :mod:`voip_core.sip.media_security`.
         srtp_suites: The SRTP suites we offer and accept, ours first.
         rtcp_mux: Offer and accept RTCP on the RTP port [RFC 5761].
+        stun_server: (host, port) of a STUN server [RFC 5389]: each call asks
+            it, from the call's RTP socket, where that socket is seen from
+            outside, and puts that address in its SDP (behind a NAT). None
+            (the default): the socket's own address.
     """
 
     def __init__(
@@ -104,6 +114,7 @@ class UserAgent(SIPEndpoint):
         srtp: str = "off",
         srtp_suites: Sequence[str] = DEFAULT_SRTP_SUITES,
         rtcp_mux: bool = True,
+        stun_server: tuple[str, int] | None = None,
     ) -> None:
         if srtp not in SRTP_POLICIES:
             raise ValueError(f"srtp={srtp!r}: one of {', '.join(SRTP_POLICIES)}")
@@ -122,6 +133,7 @@ class UserAgent(SIPEndpoint):
         self.srtp = srtp
         self.srtp_suites = tuple(srtp_suites)
         self.rtcp_mux = rtcp_mux
+        self.stun_server = stun_server
 
     def close(self) -> None:
         """Hang up every call and close the sockets (registrations just stop refreshing)."""
@@ -257,15 +269,43 @@ class UserAgent(SIPEndpoint):
             ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
         ]
 
+    async def _public_media_address(self, rtp: RealtimeTransportProtocol) -> tuple[str, int] | None:
+        """What the STUN server sees of ``rtp`` (None without a server, or when it fails).
+
+        Kept as the endpoint's ``mapped_address``, which our SDP then carries.
+        """
+        if self.stun_server is None or not rtp.dedicated:
+            return None
+        try:
+            return await rtp.public_address(self.stun_server)
+        except VoIPError as error:
+            logger.warning(
+                "STUN server %s: %s; our SDP carries the local address", self.stun_server, error
+            )
+            return None
+
+    async def _new_call_behind_nat(self, dialog: Dialog) -> None:
+        dialog.rtp = self.open_media()
+        await self._public_media_address(dialog.rtp)
+        if not dialog.ended:
+            self._call_received(dialog)
+
     def _new_call(self, transaction: Transaction, request: SIPRequest) -> None:
         assert isinstance(transaction, ServerInviteTransaction)
         source = self._hops[id(transaction)]
         dialog = self.dialog_class(self, request, transaction, source)
         self.dialogs[(request.call_id, dialog.local_tag)] = dialog
+        if self.stun_server is not None:  # the SDP needs our public address first
+            self._spawn(self._new_call_behind_nat(dialog), f"STUN for {request.call_id}")
+            return
+        self._call_received(dialog)
+
+    def _call_received(self, dialog: Dialog) -> None:
+        transaction = dialog.transaction
         try:
             dialog.call_received()
         except Exception:
-            logger.exception("call_received failed for %s", request.call_id)
+            logger.exception("call_received failed for %s", dialog.call_id)
             if transaction.state is State.PROCEEDING:
                 dialog.reject(500)
 
@@ -473,6 +513,7 @@ class UserAgent(SIPEndpoint):
         deadline = None if timeout is None else loop.time() + timeout
         rtp = self.open_media()  # one port for every attempt (401/407 retries)
         try:
+            await self._public_media_address(rtp)
             return await self._dial(
                 uri,
                 hop,
@@ -541,7 +582,7 @@ class UserAgent(SIPEndpoint):
         ``identity`` is (From, its tag, Call-ID, CSeq number).
         """
         from_header, local_tag, call_id, cseq = identity
-        rtp_host, rtp_port = rtp.local_address
+        rtp_host, rtp_port = rtp.mapped_address or rtp.local_address
         dialog_keys = _OfferKeys(self)
         protocol, crypto = offer_security(dialog_keys)  # type: ignore[arg-type]
         offer = create_offer(
