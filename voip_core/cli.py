@@ -120,6 +120,7 @@ async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int =
         app=app,
         rtp=RTPPortRange(host, *args.rtp_ports),
         srtp=args.srtp,
+        stun_server=_parse_host_port(args.stun) if args.stun else None,
         on_call_ended=getattr(args, "on_call_ended", None),
         credentials=_credentials(args),
         outbound_proxy=getattr(args, "proxy", None),
@@ -499,6 +500,12 @@ def _add_sip_arguments(parser: argparse.ArgumentParser) -> None:
         default="off",
         help="encrypt media with SRTP (SDES keys in SDP): off (default), offer "
         "(when the peer takes it) or require (no call without it)",
+    )
+    parser.add_argument(
+        "--stun",
+        metavar="HOST:PORT",
+        help="ask this STUN server, from each call's RTP port, for our public address "
+        "and put it in SDP (behind a NAT)",
     )
     parser.add_argument(
         "--rtp-ports",

@@ -192,3 +192,40 @@ async def test_hold_and_resume_keep_the_keys():
     finally:
         caller.close()
         callee.close()
+
+
+async def test_a_malformed_or_unusable_crypto_line_gets_488_with_the_reason():
+    callee = UserAgent(app=EchoCall, srtp="offer")
+    _, port = await callee.listen("127.0.0.1", 0)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(2)
+    lines = {
+        "short": "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=",
+        "mki": "a=crypto:1 AES_CM_128_HMAC_SHA1_80 "
+        "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4",
+        "grammar": "a=crypto:x AES_CM_128_HMAC_SHA1_80",
+    }
+    expected = {"short": "octets", "mki": "MKI", "grammar": "malformed a=crypto"}
+    try:
+        for name, line in lines.items():
+            sdp = (
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio 40000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n{line}\r\n"
+            )
+            peer_port = peer.getsockname()[1]
+            invite = (
+                f"INVITE sip:echo@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{peer_port};branch=z9hG4bK-{name}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:p@127.0.0.1>;tag={name}\r\n"
+                f"To: <sip:echo@127.0.0.1>\r\nCall-ID: {name}\r\nCSeq: 1 INVITE\r\n"
+                f"Contact: <sip:p@127.0.0.1:{peer_port}>\r\nContent-Type: application/sdp\r\n"
+                f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+            )
+            peer.sendto(invite.encode(), ("127.0.0.1", port))
+            answer = parse_message(await asyncio.to_thread(peer.recv, 4096))
+            assert answer.status_code == 488, name
+            assert expected[name] in answer.reason, (name, answer.reason)
+    finally:
+        callee.close()
+        peer.close()

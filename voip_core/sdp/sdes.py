@@ -9,11 +9,12 @@ other's. The offerer finds which of its lines was taken by the tag
 
 What a line may carry that we do not do makes us skip it (and, when no line
 is left, refuse the stream, with the reasons): an MKI or several keys
-(``|MKI:length``; we keep one key per direction), a key lifetime below
-2^31 packets (we do not re-key), a key derivation rate other than 0
+(``|MKI:length``; we keep one key per direction), a key derivation rate other than 0
 (``KDR=``), and the UNENCRYPTED_SRTP / UNENCRYPTED_SRTCP /
 UNAUTHENTICATED_SRTP and FEC_ORDER session parameters. ``WSH=`` (a replay
-window size hint) is accepted and ignored, since our window is larger.
+window size hint) is accepted and ignored, since our window is larger. A key
+lifetime (``|2^20``) must parse but is not enforced: we do not re-key, and
+2^20 packets last 5.8 hours of 20 ms audio.
 
 >>> offered, ours = offer_crypto(["AES_CM_128_HMAC_SHA1_80"])
 >>> offered[0].value.startswith("1 AES_CM_128_HMAC_SHA1_80 inline:")
@@ -113,12 +114,10 @@ def parse_inline(crypto: CryptoAttribute) -> bytes:
     if method.lower() != "inline":
         raise NegotiationError(f"key method {method!r} not supported (only inline)")
     text, *rest = info.split("|")
+    if any(":" in part for part in rest):
+        raise NegotiationError("an MKI is not supported [RFC 4568 §6.1]")
     for part in rest:
-        if ":" in part:
-            raise NegotiationError("an MKI is not supported [RFC 4568 §6.1]")
-        lifetime = _lifetime(part)
-        if lifetime < 2**31:
-            raise NegotiationError(f"key lifetime {part} is too short: we do not re-key")
+        _lifetime(part)  # must parse; we do not re-key, so it is not enforced
     try:
         key = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
