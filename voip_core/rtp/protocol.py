@@ -267,8 +267,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
                 return
         else:
             session.remote_ssrc = packet.ssrc
-        if session.rtcp is not None:
-            session.rtcp.rtp_received(packet)
+        rtcp = session.rtcp if session._rtcp_armed is None else session._begin_rtcp()
+        if rtcp is not None:
+            rtcp.rtp_received(packet)
         if not session.receives_media:
             return  # on hold: recvonly/inactive streams are not delivered [RFC 3264 §5.1]
         try:

@@ -151,6 +151,7 @@ class Session:
         self.remote_ssrc: int | None = None
         #: The call's RTCP, once :meth:`start_rtcp` ran (None: no RTCP).
         self.rtcp: RTCPSession | None = None
+        self._rtcp_armed: tuple[int, int] | None = None
         self.rtcp_failures = 0
         self.rtp.register(self.remote_address, self)
 
@@ -216,18 +217,29 @@ class Session:
         [RFC 5761], else on the port above (ours, and the peer's unless its SDP
         says ``a=rtcp``) [RFC 3550 §11]. Only on a call's own port: a shared
         endpoint has no RTCP socket. :class:`~voip_core.audio.AudioCall` calls it.
+
+        The reports start with the first RTP packet sent or received: a call
+        that carries no media (a signalling test, a call rejected at once)
+        costs no RTCP socket, timer or report.
         """
-        if not self.use_rtcp or self.rtcp is not None or self.closed.is_set():
-            return
+        if self.use_rtcp and self.rtcp is None:
+            self._rtcp_armed = (clock_rate, ssrc)
+
+    def _begin_rtcp(self) -> RTCPSession | None:
+        armed, self._rtcp_armed = self._rtcp_armed, None
+        if armed is None or self.closed.is_set():
+            return None
+        clock_rate, ssrc = armed
         if not self.rtcp_mux and not getattr(self.rtp, "start_rtcp", lambda _: False)(
             self.rtcp_received
         ):
-            return
+            return None
         from voip_core.rtp.rtcp_session import RTCPSession
 
         self.rtcp = RTCPSession(
             self, clock_rate=clock_rate, ssrc=ssrc, minimum_interval=self.rtcp_minimum_interval
         )
+        return self.rtcp
 
     def send_rtcp(self, data: bytes) -> None:
         """Send one compound RTCP packet (SRTCP-protected with SRTP) to the peer."""
@@ -311,8 +323,9 @@ class Session:
         self.rtp.send(data, self.remote_address)
         self.packets_sent += 1
         self.payload_bytes_sent += len(packet.payload)
-        if self.rtcp is not None:
-            self.rtcp.rtp_sent(packet)
+        rtcp = self.rtcp if self._rtcp_armed is None else self._begin_rtcp()
+        if rtcp is not None:
+            rtcp.rtp_sent(packet)
 
     def close(self) -> None:
         """Stop the media: unregister from the RTP endpoint (close it if it is the call's own).
