@@ -98,5 +98,5 @@ def test_media_example_presses_keys_and_records_the_call(tmp_path):
     assert result.stdout.splitlines() == ["pressed 4", "pressed 2", "pressed #"]
     (recording,) = (tmp_path / "recordings").glob("*.wav")
     audio, rate = read_wav(recording)  # mixed down: the 440 Hz tone Alice played
-    assert rate == 16000 and 1.0 <= len(audio) / rate <= 2.5
+    assert rate == 16000 and 0.8 <= len(audio) / rate <= 2.5
     assert float(np.sqrt(np.mean(audio**2))) > 0.05
