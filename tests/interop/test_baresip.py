@@ -94,8 +94,8 @@ def test_baresip_calls_our_echo_app_and_hears_its_words_back(
     echoed = voiced_seconds(heard, rate)
     assert echoed >= 0.8 * spoken, f"heard {echoed:.2f} s of voice, sent {spoken:.2f} s"
     # ... and it is our words: what baresip heard is a copy of what it said
-    correlation, offset = best_match(heard, sent)
-    print(f"{codec} {host}: correlation {correlation:.3f} at {offset / rate:.2f} s")
+    correlation = piecewise_match(sent, heard, rate)  # baresip drops a frame under load
+    print(f"{codec} {host}: correlation {correlation:.3f}")
     assert correlation > 0.8, f"heard audio correlates {correlation:.3f} with the sent speech"
 
 

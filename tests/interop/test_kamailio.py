@@ -10,7 +10,7 @@ come through the proxy.
 from __future__ import annotations
 
 import pytest
-from interop.peers import best_match, rms, wait_for
+from interop.peers import piecewise_match, rms, wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -120,9 +120,9 @@ def test_baresip_calls_our_echo_app_through_kamailio(
     assert "in-dialog BYE routed to" in kamailio_log
     assert "without a Route for us" not in kamailio_log
     # media went straight between the two (kamailio relays no RTP): the echo came back
-    (heard, _), (sent, _) = alice.recorded()
+    (heard, rate), (sent, _) = alice.recorded()
     assert rms(heard) > 0.02
-    correlation, _ = best_match(heard, sent)
+    correlation = piecewise_match(sent, heard, rate)  # baresip drops a frame under load
     assert correlation > 0.8, correlation
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from interop.peers import best_match, rms, wait_for
+from interop.peers import piecewise_match, rms, wait_for
 
 from .test_sipp_against_serve import run_sipp, successful_calls
 
@@ -28,6 +28,6 @@ def test_baresip_calls_us_over_tcp_and_hears_its_words(start_voip_server, start_
     ok = next(m for m in alice.sip_trace() if m.split("\n", 2)[1].startswith("SIP/2.0 200 "))
     assert ";transport=tcp>" in ok  # our Contact names the transport
     wait_for(lambda: server.calls_ended(), 5, "the call's log line")
-    (heard, _), (sent, _) = alice.recorded()
+    (heard, rate), (sent, _) = alice.recorded()
     assert rms(heard) > 0.02
-    assert best_match(heard, sent)[0] > 0.8
+    assert piecewise_match(sent, heard, rate) > 0.8  # baresip drops a frame under load
