@@ -38,7 +38,9 @@ def install_everything(session: nox.Session) -> None:
     # One pip call, so the resolver sees the local plugins and never pulls them from an index.
     editable = ["-e", "."]
     for plugin in PLUGINS:
-        editable += ["-e", plugin]
+        # voip-whisper's engine (faster-whisper: CTranslate2, onnxruntime; no torch) is an
+        # extra for users; its tests need it.
+        editable += ["-e", f"{plugin}[engine]" if plugin.endswith("voip-whisper") else plugin]
     session.install(*editable, *TEST_DEPENDENCIES)
 
 

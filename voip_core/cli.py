@@ -174,7 +174,11 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     if args.app not in apps:
         print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
         return 2
-    app = apps[args.app]
+    app: Any = apps[args.app]
+    if hasattr(app, "default_stt"):  # a transcribing app (voip-whisper's, or another's)
+        app = await _transcriber(app, args)
+        if app is None:
+            return 2
     if args.record_dir is not None:
         app = type(app.__name__, (app,), {"record_to": args.record_dir})
     if args.listen is not None:
@@ -231,6 +235,58 @@ async def _serve_forever(args: argparse.Namespace) -> int:
         status = 1
     await user_agent.shutdown()
     return status
+
+
+def _stt_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in args.stt_option:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise SystemExit(f"--stt-option {item!r}: use KEY=VALUE")
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
+async def _transcriber(app: type[Any], args: argparse.Namespace) -> type[Any] | None:
+    """``app`` printing one line per utterance (time, caller, text), or JSON lines.
+
+    The STT backend is made (and its model loaded, where it can be) before the
+    first call, so a wrong name, path or device fails at once.
+    """
+    import datetime
+    import json
+
+    from voip_core import plugins
+    from voip_core.errors import PluginError
+
+    options = _stt_options(args)
+    try:
+        backend = plugins.stt_backend(args.stt, **options)
+        load = getattr(backend, "load", None)
+        if load is not None:
+            await load()
+    except PluginError as error:
+        print(f"STT backend {args.stt!r}: {error}", file=sys.stderr)
+        return None
+    as_json = args.json
+
+    def transcription_received(self: Any, text: str) -> None:
+        now = datetime.datetime.now().astimezone()
+        if as_json:
+            line = {"time": now.isoformat(timespec="milliseconds"), "caller": self.caller}
+            print(json.dumps({**line, "text": text}, ensure_ascii=False))
+        else:
+            print(f"{now:%H:%M:%S} {self.caller}: {text}")
+        sys.stdout.flush()
+
+    attributes: dict[str, Any] = {
+        "default_stt": args.stt,
+        "default_stt_options": options,
+        "transcription_received": transcription_received,
+    }
+    if args.vad is not None:
+        attributes["default_vad"] = args.vad
+    return type(app.__name__, (app,), attributes)
 
 
 def _recorder_class(app: type[Any]) -> type[Any]:
@@ -440,6 +496,22 @@ def _add_serve_arguments(
         "that reaches the registrar, a free port)",
     )
     parser.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
+    parser.add_argument(
+        "--stt",
+        default="whisper",
+        help="speech-to-text backend for apps that transcribe (any plugin's name; default whisper)",
+    )
+    parser.add_argument(
+        "--stt-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the STT backend, e.g. model=/models/whisper-small (repeatable)",
+    )
+    parser.add_argument(
+        "--vad", choices=["energy", "silero"], help="endpointing of transcribing apps"
+    )
+    parser.add_argument("--json", action="store_true", help="print transcriptions as JSON lines")
     parser.add_argument(
         "--record-dir",
         type=Path,

@@ -1,20 +1,39 @@
-"""voip-whisper: a faster-whisper speech-to-text backend for voip-core.
+"""voip-whisper: speech to text for voip-core calls, with faster-whisper.
 
-Registers the STT backend ``"whisper"`` through the ``voip_stt`` hook. The
-engine (faster-whisper, CTranslate2) is imported when the first utterance is
-transcribed, never at import time.
+- the STT backend ``"whisper"`` (:class:`WhisperSTT`), through the ``voip_stt`` hook;
+- the app ``"transcribe"`` (:class:`TranscribeCall`), through the ``voip_apps`` hook.
+
+The engine (faster-whisper, CTranslate2, onnxruntime) is imported when the
+first utterance is transcribed, never when the plugin loads; TranscribeCall
+is imported when it is first asked for.
+
+>>> from voip_core import plugins
+>>> plugins.apps()["transcribe"].__name__
+'TranscribeCall'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voip_core.backends import BackendInfo
 from voip_core.plugins import hookimpl
 from voip_whisper.backend import WhisperSTT
 
-__all__ = ["WhisperSTT"]
+if TYPE_CHECKING:
+    from voip_core.rtp.session import Session
+    from voip_whisper.call import TranscribeCall
+
+__all__ = ["TranscribeCall", "WhisperSTT"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TranscribeCall":
+        from voip_whisper.call import TranscribeCall
+
+        return TranscribeCall
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl
@@ -27,3 +46,10 @@ def voip_stt(name: str, options: Mapping[str, Any]) -> WhisperSTT | None:
     if name != "whisper":
         return None
     return WhisperSTT(**options)
+
+
+@hookimpl
+def voip_apps() -> Mapping[str, type[Session]]:
+    from voip_whisper.call import TranscribeCall
+
+    return {"transcribe": TranscribeCall}
