@@ -1,7 +1,8 @@
 """voip-agent: language-model and text-to-speech backends for voice agents.
 
 At this stage it registers the ``"espeak"`` TTS backend (espeak-ng, offline,
-no torch) through the ``voip_tts`` hook. The Ollama LLM, Pocket TTS, SayCall
+no torch) through the ``voip_tts`` hook, and cuts streamed LLM text into
+speakable pieces (:mod:`voip_agent.text`). The Ollama LLM, Pocket TTS, SayCall
 and AgentCall arrive with the voice-agent work.
 """
 
