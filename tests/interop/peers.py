@@ -527,7 +527,10 @@ class Baresip:
         text = self.log.read_text(errors="replace")
         messages = []
         for block in text.split("\x1b[36;1m#\n")[1:]:
-            messages.append(block.partition("\x1b[;m")[0].replace("\r\n", "\n"))
+            message, end, _ = block.partition("\x1b[;m")
+            # baresip may still be writing the last one: only whole messages count.
+            if end and "\n" in message.strip():
+                messages.append(message.replace("\r\n", "\n"))
         return messages
 
     def sent_and_received(self) -> list[tuple[str, str, str]]:
