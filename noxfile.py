@@ -1,7 +1,7 @@
 """Every workflow of voip-core: tests, lint, typecheck, demo, bench.
 
-``nox -s tests`` runs the whole suite (core and the plugins that need no
-torch) on Python 3.11, 3.12 and 3.13 with all four packages installed.
+``nox -s tests`` runs the whole suite on Python 3.11, 3.12 and 3.13 with all
+four packages installed; Pocket TTS (torch) on 3.11 only, where torch exists.
 """
 
 from __future__ import annotations
@@ -34,14 +34,27 @@ for bin_dir in sorted(
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+#: The extras each plugin's tests need. voip-whisper's engine (faster-whisper:
+#: CTranslate2, onnxruntime) needs no torch; voip-agent's Ollama client neither.
+EXTRAS = {"plugins/voip-whisper": "engine", "plugins/voip-agent": "ollama"}
+#: torch exists here only as a CPU wheel for Python 3.11 (the index also has a CUDA
+#: build of gigabytes): Pocket TTS is installed and tested on 3.11 alone, with torch
+#: pinned in the same pip call so no resolver can pick another.
+TORCH = "torch==2.13.0"
+
+
 def install_everything(session: nox.Session) -> None:
     # One pip call, so the resolver sees the local plugins and never pulls them from an index.
+    with_torch = session.python == "3.11"
     editable = ["-e", "."]
     for plugin in PLUGINS:
-        # voip-whisper's engine (faster-whisper: CTranslate2, onnxruntime; no torch) is an
-        # extra for users; its tests need it.
-        editable += ["-e", f"{plugin}[engine]" if plugin.endswith("voip-whisper") else plugin]
-    session.install(*editable, *TEST_DEPENDENCIES)
+        extras = [EXTRAS[plugin]] if plugin in EXTRAS else []
+        if with_torch and plugin.endswith("voip-agent"):
+            extras.append("pocket-tts")
+        editable += ["-e", f"{plugin}[{','.join(extras)}]" if extras else plugin]
+    if with_torch:
+        session.install(TORCH)  # first, on its own: nothing after may replace it
+    session.install(*editable, *TEST_DEPENDENCIES, *([TORCH] if with_torch else []))
 
 
 @nox.session(python=PYTHONS)

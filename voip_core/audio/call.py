@@ -530,6 +530,18 @@ class AudioCall(Session):
         """True while queued audio is being sent (not silence)."""
         return self._sender is not None and not self._sender.done() and not self._idle
 
+    @property
+    def outbound_queued(self) -> float:
+        """Seconds of audio queued with :meth:`send_audio` and not sent yet.
+
+        What was sent of a reply so far is what was queued minus this: a
+        voice agent that is interrupted knows how much of its answer was heard.
+        """
+        resampler = self._outbound_resampler
+        if resampler is None:
+            return 0.0
+        return len(resampler.fifo) / self._resampling[0]
+
     #: With nothing to say, send silent packets (True) or none (False, the
     #: default: RFC 3551 §4.1 lets a sender stop between talkspurts). Some
     #: carriers and NATs drop a call, or close its pinhole, when no RTP comes

@@ -86,6 +86,15 @@ class VoiceActivityCall(AudioCall):
         """True while the caller is speaking (or within ``silence_gap`` after)."""
         return bool(self._utterance)
 
+    @property
+    def voiced_duration(self) -> float:
+        """Seconds of voice in the utterance in progress (0.0 outside one).
+
+        Barge-in waits for this to pass a threshold, so a cough does not
+        interrupt whoever speaks to the caller.
+        """
+        return self._voiced_frames * self.rtp_packet_duration if self._utterance else 0.0
+
     def audio_received(self, *, audio: FloatArray, rms: float) -> None:
         voiced = rms >= self.voice_rms_threshold
         if not self._utterance:

@@ -20,12 +20,36 @@ if TYPE_CHECKING:
     from voip_core.codecs.base import FloatArray
     from voip_whisper.vad import SileroModel, SileroVoiceDetector
 
-__all__ = ["VAD_KINDS", "TranscribeCall"]
+__all__ = ["VAD_KINDS", "TranscribeCall", "Utterance"]
 
 logger = logging.getLogger(__name__)
 
 #: The voice activity detectors a call can use.
 VAD_KINDS = ("energy", "silero")
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Utterance:
+    """One utterance of the caller and its transcription's timing (event loop clock).
+
+    Attributes:
+        number: 1 for the call's first utterance, and so on.
+        ended_at: When the endpointer ended it (``silence_gap`` after the speech).
+        speech_ended_at: When the caller stopped speaking: ``ended_at - silence_gap``.
+        transcribed_at: When the STT backend returned its text.
+        text: The stripped text ("" until transcribed).
+    """
+
+    number: int
+    ended_at: float
+    speech_ended_at: float
+    transcribed_at: float = 0.0
+    text: str = ""
+
+    @property
+    def stt_seconds(self) -> float:
+        """Time the STT backend took (including waiting for a worker)."""
+        return self.transcribed_at - self.ended_at
 
 
 @dataclasses.dataclass(kw_only=True, eq=False, repr=False)
@@ -95,7 +119,9 @@ class TranscribeCall(VoiceActivityCall):
             )
         #: The STT backend, made once for the call.
         self.stt_backend: STTBackend = self.make_stt_backend()
-        self._transcriptions: collections.deque[asyncio.Future[str]] = collections.deque()
+        self._transcriptions: collections.deque[asyncio.Future[Utterance]] = collections.deque()
+        #: The utterance whose text :meth:`transcription_received` is being given.
+        self.last_utterance: Utterance | None = None
         self._errors_seen: dict[type[BaseException], int] = {}
         #: Utterances handed to the backend, and transcriptions delivered.
         self.utterances = 0
@@ -182,14 +208,24 @@ class TranscribeCall(VoiceActivityCall):
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         self.utterances += 1
+        now = loop.time()
+        utterance = Utterance(
+            number=self.utterances, ended_at=now, speech_ended_at=now - self.silence_gap
+        )
         future = loop.create_task(
-            self.stt_backend.transcribe(audio, self.sampling_rate_hz),
+            self._transcribe(utterance, audio),
             name=f"transcribe utterance {self.utterances} of {self!r}",
         )
         self._transcriptions.append(future)
         future.add_done_callback(self._deliver_ready)
 
-    def _deliver_ready(self, _: asyncio.Future[str]) -> None:
+    async def _transcribe(self, utterance: Utterance, audio: FloatArray) -> Utterance:
+        text = await self.stt_backend.transcribe(audio, self.sampling_rate_hz)
+        utterance.transcribed_at = asyncio.get_running_loop().time()
+        utterance.text = (text or "").strip()
+        return utterance
+
+    def _deliver_ready(self, _: asyncio.Future[Utterance]) -> None:
         """Deliver every transcription that is done and has no earlier one still pending."""
         pending = self._transcriptions
         while pending and pending[0].done():
@@ -200,12 +236,13 @@ class TranscribeCall(VoiceActivityCall):
             if error is not None:
                 self._backend_failed(error)
                 continue
-            text = (future.result() or "").strip()
-            if not text:
+            utterance = future.result()
+            if not utterance.text:
                 continue
             self.transcriptions += 1
+            self.last_utterance = utterance
             try:
-                self.transcription_received(text)
+                self.transcription_received(utterance.text)
             except Exception:
                 logger.exception("%r: transcription_received failed", self)
 
