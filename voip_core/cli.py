@@ -3,7 +3,7 @@
 ``voip plugins`` lists what the plugin system found; ``voip loopback`` sends
 a WAV through every codec over RTP on 127.0.0.1 and writes what came back;
 ``voip serve`` answers calls with an app; ``voip call`` places one;
-``voip sip AOR serve|call`` does either registered at a registrar;
+``voip sip AOR serve|call|say|agent`` does those registered at a registrar;
 ``voip demo`` is a real call on loopback.
 """
 
@@ -168,17 +168,17 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     import signal
 
     from voip_core import plugins
+    from voip_core.cli_apps import configure_app
     from voip_core.sip.useragent import Dialog
 
     apps = plugins.apps()
     if args.app not in apps:
         print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
         return 2
-    app: Any = apps[args.app]
-    if hasattr(app, "default_stt"):  # a transcribing app (voip-whisper's, or another's)
-        app = await _transcriber(app, args)
-        if app is None:
-            return 2
+    configured = await configure_app(apps[args.app], args)
+    if configured is None:
+        return 2
+    app: Any = configured
     if args.record_dir is not None:
         app = type(app.__name__, (app,), {"record_to": args.record_dir})
     if args.listen is not None:
@@ -237,82 +237,6 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     return status
 
 
-def _stt_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for item in args.stt_option:
-        key, equals, value = item.partition("=")
-        if not equals or not key:
-            raise SystemExit(f"--stt-option {item!r}: use KEY=VALUE")
-        options[key] = int(value) if value.isdigit() else value
-    return options
-
-
-async def _transcriber(app: type[Any], args: argparse.Namespace) -> type[Any] | None:
-    """``app`` printing one line per utterance (time, caller, text), or JSON lines.
-
-    The STT backend is made (and its model loaded, where it can be) before the
-    first call, so a wrong name, path or device fails at once.
-    """
-    import datetime
-    import json
-
-    from voip_core import plugins
-    from voip_core.errors import PluginError
-
-    options = _stt_options(args)
-    try:
-        backend = plugins.stt_backend(args.stt, **options)
-        load = getattr(backend, "load", None)
-        if load is not None:
-            await load()
-    except PluginError as error:
-        print(f"STT backend {args.stt!r}: {error}", file=sys.stderr)
-        return None
-    as_json = args.json
-
-    def transcription_received(self: Any, text: str) -> None:
-        now = datetime.datetime.now().astimezone()
-        if as_json:
-            line = {"time": now.isoformat(timespec="milliseconds"), "caller": self.caller}
-            print(json.dumps({**line, "text": text}, ensure_ascii=False))
-        else:
-            print(f"{now:%H:%M:%S} {self.caller}: {text}")
-        sys.stdout.flush()
-
-    attributes: dict[str, Any] = {
-        "default_stt": args.stt,
-        "default_stt_options": options,
-        "transcription_received": transcription_received,
-    }
-    if args.vad is not None:
-        attributes["default_vad"] = args.vad
-    return type(app.__name__, (app,), attributes)
-
-
-def _recorder_class(app: type[Any]) -> type[Any]:
-    """``app`` plus recording of what is heard (for ``voip call --record`` and the demo)."""
-    import numpy as np
-
-    class Recording(app):  # type: ignore[misc]
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            self.heard: list[Any] = []
-            self.sent_all = asyncio.Event()
-
-        def audio_received(self, *, audio: Any, rms: float) -> None:
-            self.heard.append(audio)
-            super().audio_received(audio=audio, rms=rms)
-
-        def on_audio_sent(self) -> None:
-            self.sent_all.set()
-            super().on_audio_sent()
-
-        def recording(self) -> Any:
-            return np.concatenate(self.heard) if self.heard else np.zeros(0, np.float32)
-
-    return Recording
-
-
 def _local_host_for(target_host: str) -> str:
     """The local address that reaches ``target_host`` (no packet is sent)."""
     import socket
@@ -325,6 +249,7 @@ def _local_host_for(target_host: str) -> str:
 
 async def _place_call(args: argparse.Namespace) -> int:
     from voip_core.audio import AudioCall
+    from voip_core.cli_apps import recorder_class, speaking_app
     from voip_core.errors import CallFailed
     from voip_core.sip.endpoint import hop_for_uri
     from voip_core.sip.uri import SIPURI
@@ -336,14 +261,21 @@ async def _place_call(args: argparse.Namespace) -> int:
     host, port = (
         _parse_host_port(args.listen) if args.listen else (_local_host_for(first_hop.address[0]), 0)
     )
-    app = _recorder_class(AudioCall)
+    base: type[Any] | None = AudioCall
+    options: dict[str, Any] = {}
+    if args.say is not None:
+        base = await speaking_app(args)
+        options["text"] = args.say
+    if base is None:
+        return 2
+    app = recorder_class(base)
     user_agent = await _user_agent(args, app, host, port)
     if not await _register(args, user_agent):
         await user_agent.shutdown()
         return 1
     started = time.monotonic()
     try:
-        dialog = await user_agent.dial(target, timeout=args.timeout)
+        dialog = await user_agent.dial(target, timeout=args.timeout, **options)
     except CallFailed as error:
         print(f"call to {args.uri} failed: {error}", file=sys.stderr)
         await user_agent.shutdown()
@@ -355,20 +287,27 @@ async def _place_call(args: argparse.Namespace) -> int:
     waiting: asyncio.Future[Any]
     if args.duration is not None:
         waiting = asyncio.ensure_future(asyncio.sleep(args.duration))
+    elif args.say is not None:
+        # It hangs up when it has said it.
+        waiting = asyncio.ensure_future(asyncio.wait([session.saying]))
     elif args.play:
         waiting = asyncio.ensure_future(session.sent_all.wait())
     else:
         waiting = asyncio.ensure_future(asyncio.Event().wait())
     await asyncio.wait({ended_by_peer, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    by = "them" if ended_by_peer.done() else "us"
+    said_all = args.say is not None and waiting.done()
+    by = "us" if said_all or not ended_by_peer.done() else "them"
     waiting.cancel()
     ended_by_peer.cancel()
-    if by == "us":
+    if by == "us" and not said_all:
         dialog.bye()
     if args.record:
         recorder.write(args.record, args.record_layout)
+    if args.say is not None:
+        played = session.said
     print(
-        f"call to {args.uri}: answered, codec {session.codec.encoding_name}, played "
+        f"call to {args.uri}: answered, codec {session.codec.encoding_name}, "
+        f"{'said' if args.say is not None else 'played'} "
         f"{played:.2f}s, recorded {recorder.duration:.2f}s, "
         f"{time.monotonic() - started:.1f}s in all, hung up by {by}",
         flush=True,
@@ -383,12 +322,13 @@ def _call(args: argparse.Namespace) -> int:
 
 async def _demo_call(args: argparse.Namespace) -> int:
     from voip_core.audio import AudioCall, EchoCall
+    from voip_core.cli_apps import recorder_class
     from voip_core.loopback import SAMPLE_RATE, compare, test_signal
     from voip_core.sip.useragent import UserAgent
 
     server = UserAgent(app=EchoCall)  # media: a port per call, 10000-20000
     host, port = await server.listen("127.0.0.1", 0)
-    client = UserAgent(app=_recorder_class(AudioCall))
+    client = UserAgent(app=recorder_class(AudioCall))
     await client.listen("127.0.0.1", 0)
     print(f"echo server listening on sip:echo@{host}:{port} (UDP)")
     dialog = await client.dial(f"sip:echo@{host}:{port}", timeout=5)
@@ -477,6 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
     sip_call = sip_commands.add_parser("call", help="call a URI from the AOR")
     _add_call_arguments(sip_call)
     _add_sip_arguments(sip_call)
+    sip_say = sip_commands.add_parser("say", help="call a URI from the AOR, say TEXT, hang up")
+    _add_call_arguments(sip_say, say=True)
+    _add_sip_arguments(sip_say)
+    sip_agent = sip_commands.add_parser(
+        "agent", help="answer calls to the AOR with the voice agent (serve --app agent)"
+    )
+    _add_serve_arguments(sip_agent, listen_default=None)
+    _add_sip_arguments(sip_agent)
+    sip_agent.set_defaults(app="agent")
 
     demo = commands.add_parser(
         "demo", help="a real SIP call on loopback: our client calls our echo app"
@@ -498,8 +447,8 @@ def _add_serve_arguments(
     parser.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
     parser.add_argument(
         "--stt",
-        default="whisper",
-        help="speech-to-text backend for apps that transcribe (any plugin's name; default whisper)",
+        help="speech-to-text backend for apps that transcribe (any plugin's name; "
+        "default: the app's, whisper)",
     )
     parser.add_argument(
         "--stt-option",
@@ -511,7 +460,23 @@ def _add_serve_arguments(
     parser.add_argument(
         "--vad", choices=["energy", "silero"], help="endpointing of transcribing apps"
     )
-    parser.add_argument("--json", action="store_true", help="print transcriptions as JSON lines")
+    parser.add_argument(
+        "--llm", help="language-model backend for apps that talk (default: the app's, ollama)"
+    )
+    parser.add_argument(
+        "--llm-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the LLM backend, e.g. model=llama3.2, host=http://gpu:11434, "
+        "temperature=0.3 (repeatable)",
+    )
+    _add_tts_arguments(parser)
+    parser.add_argument("--system-prompt", help="the agent's system prompt")
+    parser.add_argument("--salutation", help='what the agent says first ("" for nothing)')
+    parser.add_argument(
+        "--json", action="store_true", help="print transcriptions and turns as JSON lines"
+    )
     parser.add_argument(
         "--record-dir",
         type=Path,
@@ -521,8 +486,29 @@ def _add_serve_arguments(
     parser.set_defaults(handler=_serve)
 
 
-def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_tts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tts",
+        help="text-to-speech backend for apps that speak: pocket-tts, espeak or any "
+        "plugin's (default: the app's, pocket-tts)",
+    )
+    parser.add_argument(
+        "--tts-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the TTS backend, e.g. config=/models/pocket.yaml (repeatable)",
+    )
+    parser.add_argument("--voice", help="the TTS voice: a name, or a WAV file to clone")
+
+
+def _add_call_arguments(parser: argparse.ArgumentParser, *, say: bool = False) -> None:
     parser.add_argument("uri", help="whom to call, e.g. sip:echo@127.0.0.1:5062;transport=tcp")
+    if say:
+        parser.add_argument("say", metavar="TEXT", help="what to say; hangs up when said")
+    else:
+        parser.add_argument("--say", metavar="TEXT", help="say TEXT (TTS), then hang up")
+    _add_tts_arguments(parser)
     parser.add_argument("--play", type=Path, help="WAV file to play when answered")
     parser.add_argument("--record", type=Path, help="write the call to this WAV file")
     parser.add_argument(
