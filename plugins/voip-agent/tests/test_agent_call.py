@@ -21,8 +21,10 @@ from voip_agent import AgentCall, EspeakTTS, TurnMetrics
 from whisper_testing import PROGRAMMED_TEXT, espeak, feed, hand_fed
 
 from conftest import need
+from voip_core import PluginError, plugins
 from voip_core.audio import AudioCall
 from voip_core.codecs import PCMU
+from voip_core.plugins import hookimpl
 from voip_core.sip.useragent import UserAgent
 
 RATE = 16000
@@ -280,3 +282,41 @@ async def test_turn_metrics_as_json_values():
         "user": "hi",
         "agent": "hello",
     }
+
+
+class BrokenTTS:
+    sample_rate = 16000
+
+    async def synthesize(self, text: str):
+        raise PluginError("the voice model is gone")
+        yield np.zeros(0, np.float32)  # an async generator, like a real backend
+
+
+class BrokenTTSPlugin:
+    @hookimpl(tryfirst=True)
+    def voip_tts(self, name: str, options: Any) -> BrokenTTS | None:
+        return BrokenTTS() if name == "broken" else None
+
+
+async def test_a_failing_voice_is_logged_and_the_call_goes_on(tiny_models, caplog):
+    manager = plugins.get_plugin_manager()
+    plugin = BrokenTTSPlugin()
+    manager.register(plugin, name="broken-tts")
+    try:
+        with OllamaStandIn([script("An answer nobody hears.")]) as server:
+            options = {"model": "llama3.2", "host": server.url}
+            stt = {"model": str(tiny_models.programmed)}
+            async with hand_fed(
+                HandFedAgent, llm_options=options, stt_options=stt, tts="broken"
+            ) as agent:
+                feed(agent, espeak("A question."))
+                await wait_until(lambda: len(agent.turns) == 1, 20, "the failed turn")
+                assert not agent.closed.is_set()
+    finally:
+        manager.unregister(plugin)
+    (turn,) = agent.turns
+    assert turn.error == "the voice model is gone" and turn.reply_text == ""
+    assert turn.voice_to_voice is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("turn 1 failed: the voice model is gone" in m for m in messages)
+    assert any("could not even apologise" in m for m in messages)

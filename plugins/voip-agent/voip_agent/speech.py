@@ -132,6 +132,8 @@ class SpeechOutput:
         seconds = self.heard if heard is None else heard
         spoken = []
         for piece in self.pieces:
+            if piece.end == piece.start:
+                continue  # no audio came for it (the TTS failed): not heard
             if piece.end <= seconds:
                 spoken.append(piece.text)
                 continue
