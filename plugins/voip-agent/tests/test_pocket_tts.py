@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -42,6 +42,15 @@ def _engine_required_in_ci() -> None:
     """In CI a missing pocket-tts fails every test here (outside CI the module skips)."""
     if _MISSING:
         pytest.fail(f"required in CI: {_REASON}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No download, ever; for each test only (other plugins' tests read the variable too)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
 def _register_helpers() -> None:
@@ -80,11 +89,9 @@ MAX_LAG = 0.25
 
 
 @pytest.fixture(scope="session")
-def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The YAML config of a tiny random model, built once per session, with the Hub offline."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        yield build_tiny_model(tmp_path_factory.mktemp("pocket-tts"))
+def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The YAML config of a tiny random model (local files only), built once per session."""
+    return build_tiny_model(tmp_path_factory.mktemp("pocket-tts"))
 
 
 @pytest.fixture(scope="session")

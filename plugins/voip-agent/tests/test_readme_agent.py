@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from agent_testing import OllamaStandIn, script
 from readme_blocks import named
@@ -36,3 +39,17 @@ def test_readme_agent_example(tiny_models, tmp_path):
     assert result.stdout.splitlines() == [f"{PROGRAMMED_TEXT!r} -> {answer!r}"]
     (stream,) = ollama.streams
     assert stream.body["messages"][0]["content"].startswith("You answer the phone of a bakery")
+
+
+def test_plugin_readme_example_defines_a_working_agent_class():
+    """The plugin README's AgentCall subclass: valid code, the fields and options it says."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (code,) = [block for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)]
+    assert code.startswith("# example: receptionist.py")
+    namespace: dict[str, object] = {}
+    exec(compile(code, "receptionist.py", "exec"), namespace)
+    receptionist = namespace["Receptionist"]
+    fields = {field.name: field.default for field in dataclasses.fields(receptionist)}
+    assert fields["audio_interrupt_duration"] == 0.4
+    assert fields["salutation"].startswith("Good morning")
+    assert receptionist.default_llm == "ollama" and receptionist.default_tts == "pocket-tts"

@@ -311,12 +311,6 @@ class AgentCall(SpeakingCall, TranscribeCall):
     def turn_ended(self, metrics: TurnMetrics) -> None:
         """Called with the metrics of each finished turn (salutation included). Override it."""
 
-    async def wait_replied(self) -> None:
-        """Wait until the transcriptions so far are answered and the answers said."""
-        await self.wait_transcribed()
-        while (reply := self._reply) is not None:
-            await asyncio.wait([reply])
-
     def close(self) -> None:
         """End the call: the reply in progress is cancelled."""
         reply = getattr(self, "_reply", None)
