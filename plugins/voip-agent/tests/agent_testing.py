@@ -12,12 +12,16 @@ before the end of a stream (what barge-in does).
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 Script = Sequence[tuple[float, str]]
@@ -172,3 +176,34 @@ class OllamaStandIn:
     def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# The voip command ---------------------------------------------------------------------------
+
+
+def voip(*arguments: str) -> list[str]:
+    """The command line of ``voip ARGUMENTS`` with this Python."""
+    return [sys.executable, "-m", "voip_core", *arguments]
+
+
+def start_voip(arguments: list[str], log: Path, **environment: str) -> subprocess.Popen[bytes]:
+    """``voip ARGUMENTS`` in the background, output to ``log``; returns once it listens."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            voip(*arguments),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **environment},
+        )
+    for _ in range(400):
+        if "listening on" in log.read_text() or process.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert "listening on" in log.read_text(), log.read_text()
+    return process
+
+
+def stop_voip(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and wait for the exit."""
+    process.terminate()
+    process.wait(timeout=15)

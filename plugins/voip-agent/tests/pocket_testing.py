@@ -21,7 +21,6 @@ module level (torch and tokenizers are imported inside the functions).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -89,40 +88,3 @@ def noise(seconds: float, *, seed: int = 0, level: float = 0.1) -> npt.NDArray[n
     """Gaussian noise at :data:`RATE`: a voice prompt for a random model (any audio will do)."""
     generator = np.random.default_rng(seed)
     return (level * generator.standard_normal(int(seconds * RATE))).astype(np.float32)
-
-
-class LoopLag:
-    """A ticker on the running loop that records how late each tick wakes (seconds).
-
-    Use as ``with LoopLag() as lag: ...``; a blocked event loop shows as a large lag.
-    """
-
-    def __init__(self, period: float = 0.01) -> None:
-        self.period = period
-        self.lags: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + self.period
-            await asyncio.sleep(self.period)
-            self.lags.append(max(0.0, loop.time() - due))
-
-    def __enter__(self) -> LoopLag:
-        self._task = asyncio.get_running_loop().create_task(self._tick())
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-    @property
-    def worst(self) -> float:
-        """The largest lag seen."""
-        return max(self.lags, default=0.0)
-
-    @property
-    def p99(self) -> float:
-        """The 99th percentile of the lags."""
-        return float(np.percentile(self.lags, 99)) if self.lags else 0.0

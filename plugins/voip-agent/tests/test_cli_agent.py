@@ -7,45 +7,17 @@ import json
 import os
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from agent_testing import OllamaStandIn, script
+from agent_testing import OllamaStandIn, script, start_voip, stop_voip, voip
 from whisper_testing import PROGRAMMED_TEXT, espeak
 
 from conftest import free_port, need, need_program
 from voip_core.wav import read_wav, write_wav
 
 RATE = 16000
-
-
-def voip(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "voip_core", *arguments]
-
-
-def start(arguments: list[str], log: Path, **environment: str) -> subprocess.Popen[bytes]:
-    """``voip ARGUMENTS`` in the background, output to ``log``; returns once it listens."""
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            voip(*arguments),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **environment},
-        )
-    for _ in range(400):
-        if "listening on" in log.read_text() or process.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert "listening on" in log.read_text(), log.read_text()
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=15)
 
 
 def voiced_seconds(audio: np.ndarray, rate: int) -> float:
@@ -58,7 +30,7 @@ def voiced_seconds(audio: np.ndarray, rate: int) -> float:
 def test_voip_call_say_speaks_then_hangs_up(tmp_path: Path):
     need_program("espeak-ng")
     port = free_port()
-    server = start(
+    server = start_voip(
         [
             "serve",
             "--listen",
@@ -80,7 +52,7 @@ def test_voip_call_say_speaks_then_hangs_up(tmp_path: Path):
             cwd=tmp_path,
         )
     finally:
-        stop(server)
+        stop_voip(server)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hung up by us" in result.stdout, result.stdout
     said = float(result.stdout.split(" said ")[1].split("s,")[0])
@@ -112,7 +84,7 @@ def test_voip_serve_agent_answers_a_caller(tiny_models, tmp_path: Path):
     answer = "It is noon. Anything else?"
     port = free_port()
     with OllamaStandIn([script(answer, between=0.02)]) as ollama:
-        server = start(
+        server = start_voip(
             [
                 *("serve", "--listen", f"127.0.0.1:{port}", "--app", "agent", "--json"),
                 *("--tts", "espeak", "--stt-option", f"model={tiny_models.programmed}"),
@@ -133,7 +105,7 @@ def test_voip_serve_agent_answers_a_caller(tiny_models, tmp_path: Path):
                 timeout=60,
             )
         finally:
-            stop(server)
+            stop_voip(server)
     log = (tmp_path / "serve.log").read_text()
     assert result.returncode == 0, result.stdout + result.stderr + log
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]

@@ -219,3 +219,8 @@ class LoopLag:
     @property
     def max(self) -> float:
         return max(self.lags, default=0.0)
+
+    @property
+    def p99(self) -> float:
+        """The 99th percentile of the lags."""
+        return float(np.percentile(self.lags, 99)) if self.lags else 0.0
