@@ -99,6 +99,10 @@ async def test_third_party_codec_carries_audio_over_rtp(l16_installed):
 
     @dataclasses.dataclass(kw_only=True, eq=False)
     class Collector(AudioCall):
+        # Packets decoded as they come: a jitter buffer on a loaded machine
+        # may conceal a slot whose packet is late, which is not the codec's doing.
+        use_jitter_buffer = False
+
         def __post_init__(self):
             super().__post_init__()
             self.heard = []
@@ -120,7 +124,7 @@ async def test_third_party_codec_carries_audio_over_rtp(l16_installed):
     speaker.send_audio(audio)
     for _ in range(60):
         await asyncio.sleep(0.02)
-        if sum(map(len, listener.heard)) >= len(audio):  # played out by the jitter buffer
+        if sum(map(len, listener.heard)) >= len(audio):
             break
     heard = np.concatenate(listener.heard)
     assert len(heard) == len(audio)  # same rate: no resampler in the way
