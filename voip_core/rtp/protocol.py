@@ -26,7 +26,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from voip_core.datagram import RECEIVE_BUFFER_BYTES, tune_datagram_transport
+from voip_core.datagram import (
+    RECEIVE_BUFFER_BYTES,
+    attach_datagram_socket,
+    tune_datagram_transport,
+)
 from voip_core.errors import ParseError, VoIPError
 from voip_core.rtp.packet import RTPPacket
 
@@ -138,25 +142,27 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         rtcp_socket: socket.socket | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> RealtimeTransportProtocol:
-        """A dedicated endpoint on a bound UDP socket, usable at once (its transport starts soon).
+        """A dedicated endpoint on a bound UDP socket, usable at once.
 
-        The SDP can carry :attr:`local_address` right away; datagrams that
-        arrive before the transport has started wait in the socket.
+        Its transport is started before this returns
+        (:func:`~voip_core.datagram.attach_datagram_socket`; on a loop that
+        cannot watch sockets, soon after, and datagrams that arrive before
+        then wait in the socket), so the SDP can carry :attr:`local_address`
+        right away.
         ``rtcp_socket`` (bound to the port above) is the call's RTCP socket,
         started by :meth:`start_rtcp`. ``on_close`` is called once when the
         endpoint closes.
         """
-        loop = asyncio.get_running_loop()
         protocol = cls(dedicated=True)
         protocol._local_address = _normalise(sock.getsockname())
         protocol._rtcp_socket = rtcp_socket
         if on_close is not None:
             protocol._on_close.append(on_close)
-        sock.setblocking(False)
-        starting = loop.create_task(loop.create_datagram_endpoint(lambda: protocol, sock=sock))
-        protocol._starting = starting
-        _starting.add(starting)
-        starting.add_done_callback(partial(_started, sock, protocol))
+        starting = attach_datagram_socket(sock, protocol)
+        if isinstance(starting, asyncio.Task):
+            protocol._starting = starting
+            _starting.add(starting)
+            starting.add_done_callback(partial(_started, sock, protocol))
         return protocol
 
     @classmethod
@@ -366,11 +372,10 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         if sock is None:
             return self._rtcp is not None
         endpoint = self._rtcp = _RTCPEndpoint(deliver)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        starting = loop.create_task(loop.create_datagram_endpoint(lambda: endpoint, sock=sock))
-        _starting.add(starting)
-        starting.add_done_callback(partial(_rtcp_started, sock))
+        starting = attach_datagram_socket(sock, endpoint)
+        if isinstance(starting, asyncio.Task):
+            _starting.add(starting)
+            starting.add_done_callback(partial(_rtcp_started, sock))
         return True
 
     def send_rtcp(self, data: bytes, address: Address) -> None:
