@@ -53,7 +53,7 @@ from shutil import which
 from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-RATES = (100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000)
+RATES = (100, 200, 300, 400, 600, 800, 1000, 1200, 1500, 2000, 3000)
 TARGET_CPS = 2000
 #: A clean step reaches at least this share of its target rate.
 KEEPING_UP = 0.9
