@@ -36,6 +36,7 @@ import socket
 from typing import Any
 
 __all__ = [
+    "DATAGRAMS_PER_WAKEUP",
     "DATAGRAM_READ_SIZE",
     "RECEIVE_BUFFER_BYTES",
     "SocketDatagramTransport",
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 DATAGRAM_READ_SIZE = 65536
 #: Receive buffer asked for each UDP socket.
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
-#: Datagrams read per wake-up of a :class:`SocketDatagramTransport` at most.
+#: Most datagrams one readiness of a UDP socket hands over (the SIP listener's
+#: and :class:`SocketDatagramTransport`'s), so that one busy socket cannot hold the loop.
 DATAGRAMS_PER_WAKEUP = 16
 
 

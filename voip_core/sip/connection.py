@@ -20,7 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from voip_core.datagram import DATAGRAM_READ_SIZE, tune_datagram_transport
+from voip_core.datagram import (
+    DATAGRAM_READ_SIZE,
+    DATAGRAMS_PER_WAKEUP,
+    tune_datagram_transport,
+)
 from voip_core.errors import ParseError
 from voip_core.sip.message import MAX_MESSAGE_SIZE, KeepAlive, StreamFramer
 
@@ -118,10 +122,6 @@ def _worth_logging(count: int) -> bool:
     return count & (count - 1) == 0
 
 
-#: Most datagrams one readiness of the UDP socket hands over (see _DatagramEndpoint).
-_DATAGRAMS_PER_WAKEUP = 16
-
-
 async def _bound_datagram_socket(
     loop: asyncio.AbstractEventLoop, host: str, port: int
 ) -> socket.socket:
@@ -154,7 +154,7 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
     """The UDP listener socket: every datagram is a message [RFC 3261 §18.1.1].
 
     When asyncio reports a datagram, the endpoint reads the ones queued
-    behind it straight from ``sock`` (up to :data:`_DATAGRAMS_PER_WAKEUP` in
+    behind it straight from ``sock`` (up to :data:`~voip_core.datagram.DATAGRAMS_PER_WAKEUP` in
     all), instead of one per turn of the event loop: under load that saves
     a ``select`` and a turn per message, and other callbacks still get the
     loop after each batch.
@@ -205,7 +205,7 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
             if sock is None:
                 return
             transport = self.transport
-            for _ in range(_DATAGRAMS_PER_WAKEUP - 1):
+            for _ in range(DATAGRAMS_PER_WAKEUP - 1):
                 if transport.is_closing():
                     return
                 try:
