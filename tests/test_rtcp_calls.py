@@ -110,3 +110,45 @@ async def test_loss_shows_in_the_figures_and_lowers_the_mos():
     finally:
         caller.close()
         callee.close()
+
+
+FIRST_PACKET_SCRIPT = """
+import asyncio, sys
+import numpy as np
+from voip_core import AudioCall, EchoCall
+from voip_core.sip.useragent import UserAgent
+
+async def main():
+    callee = UserAgent(app=EchoCall)
+    _, port = await callee.listen("127.0.0.1", 0)
+    caller = UserAgent(app=AudioCall)
+    await caller.listen("127.0.0.1", 0)
+    call = await caller.dial(f"sip:echo@127.0.0.1:{port}", timeout=5)
+    (theirs,) = callee.dialogs.values()
+    before = set(sys.modules)
+    call.session.send_audio(np.full(1600, 0.3, np.float32))
+    while theirs.session.packets_received == 0 or theirs.session.rtcp is None:
+        await asyncio.sleep(0.005)
+    print(sorted(set(sys.modules) - before))
+    caller.close()
+    callee.close()
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_packet_of_a_call_imports_nothing():
+    """RTCP starts with a call's first packet: its code is loaded before, not then.
+
+    An import there (tens of ms when the module is compiled) held the first
+    packet back while the next ones went on time: the far end's jitter
+    buffer, anchored on the late first packet, then dropped a frame of speech.
+    """
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_PACKET_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

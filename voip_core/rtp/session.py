@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from voip_core.errors import NegotiationError, VoIPError
 from voip_core.rtp.packet import RTPPacket
 from voip_core.rtp.protocol import RealtimeTransportProtocol
+from voip_core.rtp.rtcp_session import RTCPSession
 from voip_core.sdp.negotiation import MediaFormat, assign_payload_types
 
 if TYPE_CHECKING:
     from voip_core.codecs.base import RTPCodec
     from voip_core.rtp.protocol import Address
-    from voip_core.rtp.rtcp_session import CallStats, RTCPSession
+    from voip_core.rtp.rtcp_session import CallStats
     from voip_core.sdp.description import MediaDescription
 
 __all__ = ["TELEPHONE_EVENT", "Session"]
@@ -234,8 +235,6 @@ class Session:
             self.rtcp_received
         ):
             return None
-        from voip_core.rtp.rtcp_session import RTCPSession
-
         self.rtcp = RTCPSession(
             self, clock_rate=clock_rate, ssrc=ssrc, minimum_interval=self.rtcp_minimum_interval
         )
