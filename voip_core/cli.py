@@ -188,10 +188,14 @@ async def _serve_forever(args: argparse.Namespace) -> int:
         host, port = _local_host_for(hop.address[0]), 0
         args.transport = args.transport or [hop.transport]
 
-    flushing: list[asyncio.TimerHandle] = []
+    # One line per call, written together every 50 ms: a write per call would
+    # cost a system call each (two per print() when stdout is unbuffered).
+    ended_lines: list[str] = []
 
     def flush() -> None:
-        flushing.clear()
+        text = "".join(ended_lines)
+        ended_lines.clear()
+        sys.stdout.write(text)
         sys.stdout.flush()
 
     def call_ended(dialog: Dialog) -> None:
@@ -206,10 +210,11 @@ async def _serve_forever(args: argparse.Namespace) -> int:
                 f" lost {stats.fraction_lost:.1%} jitter {stats.jitter * 1000:.0f}ms"
                 f" mos {stats.mos:.1f}"
             )
-        print(f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}")
-        # One write per call costs a system call each: lines are flushed within 50 ms.
-        if not flushing:
-            flushing.append(asyncio.get_running_loop().call_later(0.05, flush))
+        ended_lines.append(
+            f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}\n"
+        )
+        if len(ended_lines) == 1:
+            asyncio.get_running_loop().call_later(0.05, flush)
 
     args.on_call_ended = call_ended
     user_agent = await _user_agent(args, app, host, port)
@@ -234,6 +239,7 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     else:
         status = 1
     await user_agent.shutdown()
+    flush()  # the calls that ended in the last 50 ms (and those hung up by shutdown)
     return status
 
 
