@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
 import re
@@ -25,7 +26,7 @@ from voip_core.rtp.session import Session
 from voip_core.wav import read_wav
 
 if TYPE_CHECKING:
-    from voip_core.codecs.base import RTPCodec
+    from voip_core.codecs.base import FrameDecoder, RTPCodec
 
 __all__ = ["AudioCall"]
 
@@ -94,7 +95,6 @@ class AudioCall(Session):
             self.close()
             raise
         self._encoder = self.codec.create_encoder()
-        self._decoder = self.codec.create_decoder()
         self.frame_size = round(self.sampling_rate_hz * self.rtp_packet_duration)
         # The resamplers (codec rate <-> app rate) are made on first use, with these
         # rates: many calls never hear or say anything.
@@ -103,8 +103,9 @@ class AudioCall(Session):
         self._outbound_resampler: Resampler | None = None
         # The remote sends with the payload type we declared; that is its own
         # number when we answered its offer, ours when it answered ours [RFC 3264 §6.1].
+        own_formats = self.sdp_formats()
         self.receive_payload_types = {self.codec.payload_type} | {
-            f.payload_type for f in self.sdp_formats() if self.codec.matches(f)
+            f.payload_type for f in own_formats if self.codec.matches(f)
         }
         # telephone-event at the codec's clock rate if offered, else the first [RFC 4733 §2.1].
         events = [
@@ -117,7 +118,7 @@ class AudioCall(Session):
         self.telephone_event_clock_rate = event.clock_rate if event is not None else 8000
         self._event_payload_types = {f.payload_type for f in events} | {
             f.payload_type
-            for f in self.sdp_formats()
+            for f in own_formats
             if f.encoding_name == "telephone-event"
             and f.payload_type not in self.receive_payload_types
         }
@@ -159,6 +160,15 @@ class AudioCall(Session):
             self.start_rtcp(self.codec.clock_rate, self.ssrc)
         if self.comfort_silence and self._loop is not None:
             self._loop.call_soon(self._start_sender)  # our stream starts with the call
+
+    # The decoder is made with the first packet received, as the resamplers are
+    # made on first use: many calls (a signalling test, a call rejected or hung
+    # up at once) never receive one. The encoder is made with the call, so
+    # whatever a codec loads on first use (opuslib) does not hold back the
+    # first packet sent.
+    @functools.cached_property
+    def _decoder(self) -> FrameDecoder:
+        return self.codec.create_decoder()
 
     @property
     def _inbound(self) -> Resampler:
