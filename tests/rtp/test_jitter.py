@@ -450,7 +450,7 @@ def test_next_due_and_reset() -> None:
     assert buffer.next_due is None
     first, second, third = stream(3)
     buffer.push(first, 1.0)
-    buffer.push(third, 1.01)
+    buffer.push(third, 1.045)  # on time, give or take jitter
     assert buffer.next_due == pytest.approx(1.06)
     assert buffer.pop(1.059) == []
     assert [slot.packet for slot in buffer.pop(1.06)] == [first]
@@ -534,3 +534,26 @@ def test_any_packet_sequence_is_handled(
             assert sequence_distance(previous.sequence_number, current.sequence_number) > 0
         if previous.next_packet is not None:
             assert current.packet is previous.next_packet
+
+
+@pytest.mark.parametrize("held_back", [0.012, 0.035, 0.06])
+def test_a_held_back_first_packet_moves_the_schedule_before_playout(held_back: float) -> None:
+    # The sender's first packet left late (its first-packet work), the ones due
+    # meanwhile right after it, the rest on time: the schedule follows them
+    # before anything has played, so nothing is dropped later to catch up,
+    # and they wait the target delay.
+    arrivals = [(max(arrival, held_back), item) for arrival, item in on_time(stream(150))]
+    run = play(arrivals, tick=0.001)
+    assert run.numbers == list(range(150))
+    stats = run.buffer.stats
+    assert (stats.shrinks, stats.stretches, stats.lost, stats.late) == (0, 0, 0, 0)
+    waits = [now - arrival for (now, _), (arrival, _) in zip(run.popped, arrivals, strict=True)]
+    assert max(waits[5:]) == pytest.approx(0.04, abs=0.0015)
+
+
+def test_an_early_packet_before_playout_does_not_move_the_schedule_by_jitter_alone() -> None:
+    # Within half a packet of the schedule is jitter: the first packet's anchor stays.
+    arrivals = on_time(stream(50))
+    arrivals[1] = (arrivals[1][0] - 0.008, arrivals[1][1])
+    run = play(arrivals, tick=0.001)
+    assert run.slots[0].playout_time == pytest.approx(0.04)

@@ -38,7 +38,11 @@ Design:
   schedule (below), are left out. The target delay is
   ``clamp(jitter_factor * J + packet duration, min_delay, max_delay)``.
   The schedule is moved to the target at the start of a talkspurt (the
-  marker bit [RFC 3551 §4.1]), where the silence hides the move. Inside a
+  marker bit [RFC 3551 §4.1]), where the silence hides the move; and,
+  until its first slot has played, to any packet that comes more than half
+  a packet sooner than the schedule says (the first packet of a stream was
+  held back at the sender: the next ones would otherwise wait that much
+  longer, until a frame of speech is dropped to catch up). Inside a
   talkspurt the buffer only ever moves by one whole packet at a time, at
   most once per ``adjust_interval`` slots: when the smoothed time packets
   wait in the buffer drifts above the target by more than one and a half
@@ -418,6 +422,15 @@ class JitterBuffer:
                 # A talkspurt starts after the last one played out: move the
                 # schedule to the target here, where silence hides the move
                 # [RFC 3551 §4.1].
+                self._update_jitter(transit)
+                self._anchor(timestamp, arrival)
+            elif not self._playing and (
+                lead - self._target > self._step * self._seconds_per_unit / 2
+            ):
+                # Nothing played yet, and this packet came sooner than the
+                # schedule set by the first one: the first was held back (at the
+                # sender, on the way). Move the schedule to this packet while
+                # moving it costs nothing; later, only a dropped frame would.
                 self._update_jitter(transit)
                 self._anchor(timestamp, arrival)
             else:
