@@ -207,9 +207,9 @@ class JitterBuffer:
         ...                      timestamp=160 * number, ssrc=7)
         >>> buffer = JitterBuffer(clock_rate=8000)
         >>> buffer.push(packet(1), arrival=0.000)
-        >>> buffer.push(packet(3), arrival=0.010)  # 3 overtook 2
-        >>> buffer.push(packet(2), arrival=0.015)
-        >>> buffer.push(packet(5), arrival=0.070)  # 4 was lost
+        >>> buffer.push(packet(3), arrival=0.038)  # 3 overtook 2
+        >>> buffer.push(packet(2), arrival=0.041)
+        >>> buffer.push(packet(5), arrival=0.081)  # 4 was lost
         >>> [slot.sequence_number for slot in buffer.pop(now=0.04)]
         [1]
         >>> slots = buffer.pop(now=0.2)
