@@ -201,8 +201,10 @@ async def test_50_concurrent_echo_calls_each_get_their_own_stream(tmp_path):
     assert len(calls) == 50 and len(ports) == 50
     counts = sorted(call.packets_received for call in calls)
     # Every call heard its own 3.5 s (about 117 packets) and no more: cross-talk would
-    # pile several calls' packets on some and leave others short.
-    assert counts[0] >= 100 and counts[-1] - counts[0] <= 3, counts
+    # pile several calls' packets on some (another 117 each) and leave others short.
+    # sipp's player cuts each stream at 3.5 s of its own clock, so on a loaded
+    # machine a stream may carry a packet or two more or less (115 to 119 seen in CI).
+    assert counts[0] >= 100 and counts[-1] - counts[0] <= 10, counts
     assert all(call.codec.encoding_name == "PCMA" for call in calls)
     # Every caller was sent its audio back (20 ms packets for its 30 ms ones).
     assert min(call.packets_sent for call in calls) >= 150
