@@ -34,8 +34,10 @@ is the median over the clean steps of the server's CPU µs per call (the
 steps' figures give p90 and min); the notes carry the highest clean rate,
 whether it reached the target of 2000 calls/s, and every step.
 ``sip_call_rates`` (``REPORTS``): the steps as a table. Both come from one
-ramp (run once, shared). Needs sipp (``apt-get install sip-tester``) and
-Linux ``/proc``; nothing is asserted.
+ramp (run once, shared). The same again for ``voip serve --workers 2`` (two
+worker processes behind the relay; CPU is the relay's and the workers'
+together). Needs sipp (``apt-get install sip-tester``) and Linux
+``/proc``; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ KEEPING_UP = 0.9
 STEP_BUDGET_S = 45.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-_ramp: dict[str, Any] | None = None
+_ramps: dict[int, dict[str, Any]] = {}
 
 
 def _free_udp_port() -> int:
@@ -70,10 +72,15 @@ def _free_udp_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (fields 14 and 15 of /proc/PID/stat), in seconds."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rpartition(")")[2].split()  # the name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """utime + stime of ``pid`` and its children (fields 14 and 15 of /proc/PID/stat), in s."""
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+        pids = [pid, *map(int, children.read().split())]
+    ticks = 0
+    for each in pids:
+        with open(f"/proc/{each}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()  # the name may hold spaces
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
 
 
 def _udp_receive_drops() -> int:
@@ -170,7 +177,7 @@ def _step(
     }
 
 
-def _start_server(directory: Path) -> tuple[subprocess.Popen[str], int, Path]:
+def _start_server(directory: Path, workers: int) -> tuple[subprocess.Popen[str], int, Path]:
     port = _free_udp_port()
     log = directory / "serve.log"
     process = subprocess.Popen(
@@ -183,6 +190,8 @@ def _start_server(directory: Path) -> tuple[subprocess.Popen[str], int, Path]:
             f"127.0.0.1:{port}",
             "--app",
             "echo",
+            "--workers",
+            str(workers),
         ],
         cwd=REPOSITORY,
         stdin=subprocess.DEVNULL,
@@ -200,17 +209,16 @@ def _start_server(directory: Path) -> tuple[subprocess.Popen[str], int, Path]:
     return process, port, log
 
 
-def ramp() -> dict[str, Any]:
-    """Run the rate ramp once (later calls return the same result)."""
-    global _ramp
-    if _ramp is not None:
-        return _ramp
+def ramp(workers: int = 1) -> dict[str, Any]:
+    """Run the rate ramp once per worker count (later calls return the same result)."""
+    if workers in _ramps:
+        return _ramps[workers]
     sipp = which("sipp")
     if sipp is None:
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
     steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="voip-bench-serve-") as directory:
-        server, port, log = _start_server(Path(directory))
+        server, port, log = _start_server(Path(directory), workers)
         try:
             warm_up = _step(sipp, server, port, log, 100)  # imports, caches, first calls
             started = time.perf_counter()
@@ -219,7 +227,8 @@ def ramp() -> dict[str, Any]:
                     step = _step(sipp, server, port, log, rate)
                     steps.append(step)
                     print(
-                        f"  {rate} calls/s: {step['achieved_cps']} achieved, "
+                        f"  {workers} worker(s), {rate} calls/s: "
+                        f"{step['achieved_cps']} achieved, "
                         f"{'clean' if step['clean'] else 'NOT clean'}",
                         file=sys.stderr,
                         flush=True,
@@ -237,7 +246,8 @@ def ramp() -> dict[str, Any]:
                 server.wait()
     clean = [step for step in steps if step["clean"]]
     best = max(clean, key=lambda step: step["target_cps"]) if clean else None
-    _ramp = {
+    _ramps[workers] = {
+        "workers": workers,
         "steps": steps,
         "warm_up_clean": warm_up["clean"],
         "max_clean_target_cps": best["target_cps"] if best else 0,
@@ -245,11 +255,11 @@ def ramp() -> dict[str, Any]:
         "target_cps": TARGET_CPS,
         "meets_target": bool(best and best["target_cps"] >= TARGET_CPS),
     }
-    return _ramp
+    return _ramps[workers]
 
 
-def cpu_per_call() -> dict[str, Any]:
-    result = ramp()
+def cpu_per_call(workers: int = 1) -> dict[str, Any]:
+    result = ramp(workers)
     per_call_us = [1000 * step["cpu_ms_per_call"] for step in result["steps"] if step["clean"]]
     if not per_call_us:
         raise RuntimeError(f"no clean step: {result['steps']}")
@@ -268,10 +278,10 @@ def cpu_per_call() -> dict[str, Any]:
     }
 
 
-def rate_table() -> dict[str, dict[str, Any]]:
+def rate_table(workers: int = 1) -> dict[str, dict[str, Any]]:
     """The ramp's steps as rows (numbers only, for the printed table)."""
     rows: dict[str, dict[str, Any]] = {}
-    for step in ramp()["steps"]:
+    for step in ramp(workers)["steps"]:
         name = f"{step['target_cps']} cps{'' if step['clean'] else ' (NOT clean)'}"
         while name in rows:
             name += " again"
@@ -285,7 +295,9 @@ def rate_table() -> dict[str, dict[str, Any]]:
 
 MEASURED: dict[str, Callable[[], dict[str, Any]]] = {
     "sip call: voip serve echo, CPU per call": cpu_per_call,
+    "sip call: voip serve echo --workers 2, CPU per call": lambda: cpu_per_call(2),
 }
 REPORTS: dict[str, Callable[[], object]] = {
     "sip_call_rates": rate_table,
+    "sip_call_rates_2_workers": lambda: rate_table(2),
 }

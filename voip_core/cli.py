@@ -20,6 +20,9 @@ from typing import Any
 
 from voip_core.rtp.ports import DEFAULT_RTP_PORTS
 
+#: Bytes a write to a pipe keeps in one piece (POSIX's minimum, Linux's value).
+_PIPE_BUF = 4096
+
 __all__ = ["main"]
 
 
@@ -109,8 +112,13 @@ def _credentials(args: argparse.Namespace) -> Any:
     return Credentials(username or "voip", password)
 
 
-async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int = 0) -> Any:
-    """A UserAgent listening on every --transport at host:port, with the common options."""
+async def _user_agent(
+    args: argparse.Namespace, app: Any, host: str, port: int = 0, channel: Any = None
+) -> Any:
+    """A UserAgent listening on every --transport at host:port, with the common options.
+
+    ``channel``: a worker's (``serve --workers``), whose relay listens for it.
+    """
     import ssl
 
     from voip_core.rtp.ports import RTPPortRange
@@ -127,6 +135,9 @@ async def _user_agent(args: argparse.Namespace, app: Any, host: str, port: int =
         tls_verify=not args.insecure,
         tls_cafile=args.ca,
     )
+    if channel is not None:
+        user_agent.listen_relayed(channel)
+        return user_agent
     for transport in args.transport or ["udp"]:
         context = None
         if transport == "tls" and args.tls_cert:
@@ -163,7 +174,27 @@ async def _register(args: argparse.Namespace, user_agent: Any) -> bool:
     return True
 
 
-async def _serve_forever(args: argparse.Namespace) -> int:
+def _known_app(name: str) -> bool:
+    """Whether a plugin provides app ``name``; says which do when none does."""
+    from voip_core import plugins
+
+    apps = plugins.apps()
+    if name not in apps:
+        print(f"no app named {name!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
+    return name in apps
+
+
+def _serve_address(args: argparse.Namespace) -> tuple[str, int]:
+    """Where `serve` listens: --listen, else (registered) the address that reaches the registrar."""
+    if args.listen is not None:
+        return _parse_host_port(args.listen)
+    hop = _registrar_hop(args)
+    args.transport = args.transport or [hop.transport]
+    return _local_host_for(hop.address[0]), 0
+
+
+async def _serve_forever(args: argparse.Namespace, channel: Any = None) -> int:
+    """Answer calls until SIGINT/SIGTERM; ``channel``: as one of --workers processes."""
     import gc
     import signal
 
@@ -171,32 +202,38 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     from voip_core.cli_apps import configure_app
     from voip_core.sip.useragent import Dialog
 
-    apps = plugins.apps()
-    if args.app not in apps:
-        print(f"no app named {args.app!r} (known: {', '.join(sorted(apps))})", file=sys.stderr)
+    if not _known_app(args.app):
         return 2
-    configured = await configure_app(apps[args.app], args)
+    configured = await configure_app(plugins.apps()[args.app], args)
     if configured is None:
         return 2
     app: Any = configured
     if args.record_dir is not None:
         app = type(app.__name__, (app,), {"record_to": args.record_dir})
-    if args.listen is not None:
-        host, port = _parse_host_port(args.listen)
-    else:
-        hop = _registrar_hop(args)
-        host, port = _local_host_for(hop.address[0]), 0
-        args.transport = args.transport or [hop.transport]
+    host, port = _serve_address(args)
 
     # One line per call, written together every 50 ms: a write per call would
     # cost a system call each (two per print() when stdout is unbuffered).
     ended_lines: list[str] = []
 
     def flush() -> None:
-        text = "".join(ended_lines)
+        # Each write at most PIPE_BUF bytes of whole lines: workers share stdout,
+        # and a pipe keeps writes that short in one piece [POSIX write()].
+        chunk: list[str] = []
+        size = 0
+        for line in ended_lines:
+            length = len(line.encode())
+            if chunk and size + length > _PIPE_BUF:
+                sys.stdout.write("".join(chunk))
+                sys.stdout.flush()
+                chunk, size = [], 0
+            chunk.append(line)
+            size += length
         ended_lines.clear()
-        sys.stdout.write(text)
+        sys.stdout.write("".join(chunk))
         sys.stdout.flush()
+
+    worker = "" if channel is None else f" worker {channel.index}"
 
     def call_ended(dialog: Dialog) -> None:
         session = dialog.session
@@ -211,13 +248,13 @@ async def _serve_forever(args: argparse.Namespace) -> int:
                 f" mos {stats.mos:.1f}"
             )
         ended_lines.append(
-            f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}\n"
+            f"call from {dialog.caller} codec {codec} duration {seconds:.1f}s{secure}{worker}\n"
         )
         if len(ended_lines) == 1:
             asyncio.get_running_loop().call_later(0.05, flush)
 
     args.on_call_ended = call_ended
-    user_agent = await _user_agent(args, app, host, port)
+    user_agent = await _user_agent(args, app, host, port, channel)
     # What is loaded by now (modules, plugins, codec tables) lives as long as the
     # process: the cyclic garbage collector need not visit it on every collection.
     # And a server makes objects in bursts (each call several hundred, most
@@ -226,15 +263,20 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 10)
-    bound_host, bound_port = user_agent.local_address
-    transports = ", ".join(args.transport or ["udp"])
-    print(f"listening on {bound_host}:{bound_port} ({transports}), app {args.app}", flush=True)
+    if channel is None:
+        print(_listening_line(args, *user_agent.local_address), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     status = 0
+    if channel is not None and channel.index > 0:  # worker 0 registers for all
+        args.aor = None
     if await _register(args, user_agent):
+        if channel is not None:
+            from voip_core.sip.workers import tell_ready
+
+            tell_ready(channel)
         await stop.wait()
     else:
         status = 1
@@ -364,8 +406,58 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo_call(args))
 
 
+def _listening_line(args: argparse.Namespace, host: str, port: int) -> str:
+    transports = ", ".join(args.transport or ["udp"])
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    return f"listening on {host}:{port} ({transports}), app {args.app}{workers}"
+
+
 def _serve(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve_forever(args))
+    if args.workers <= 1:
+        return asyncio.run(_serve_forever(args))
+    return _serve_with_workers(args)
+
+
+def _serve_with_workers(args: argparse.Namespace) -> int:
+    """`serve --workers N`: this process relays the UDP port's calls to N worker processes."""
+    import os
+    import socket
+
+    from voip_core.sip import workers
+
+    if not _known_app(args.app):
+        return 2
+    host, port = _serve_address(args)
+    if set(args.transport or ["udp"]) != {"udp"}:
+        print("--workers serves UDP only (a TCP or TLS flow stays in one process)", file=sys.stderr)
+        return 2
+    if not hasattr(os, "fork"):
+        print("--workers needs fork(), which this system lacks", file=sys.stderr)
+        return 2
+    try:
+        slices = [workers.port_slice(args.rtp_ports, i, args.workers) for i in range(args.workers)]
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        print(f"cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        sock.close()
+        return 1
+    args.listen = f"[{host}]:{sock.getsockname()[1]}"
+
+    def worker(channel: Any) -> int:
+        args.rtp_ports = slices[channel.index]
+        return asyncio.run(_serve_forever(args, channel))
+
+    def ready() -> None:
+        print(_listening_line(args, host, sock.getsockname()[1]), flush=True)
+
+    with sock:
+        return workers.run_workers(sock, args.workers, worker, on_ready=ready)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -451,6 +543,14 @@ def _add_serve_arguments(
         "that reaches the registrar, a free port)",
     )
     parser.add_argument("--app", default="echo", help="the app that answers (see `voip plugins`)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N processes sharing the UDP port, calls shared by Call-ID "
+        "(default 1; about one per core)",
+    )
     parser.add_argument(
         "--stt",
         help="speech-to-text backend for apps that transcribe (any plugin's name; "

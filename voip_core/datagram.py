@@ -91,6 +91,11 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
     socket go to the protocol's ``error_received``, as asyncio's do.
     :meth:`close` stops reading at once, closes the socket and calls
     ``connection_lost`` soon after, as asyncio's does.
+
+    With ``send_sock`` it reads ``sock`` and sends from ``send_sock``,
+    which then is the transport's ``socket`` and ``sockname``: a worker
+    process (:mod:`voip_core.sip.workers`) reads what its relay hands it
+    and answers from the socket the relay reads.
     """
 
     def __init__(
@@ -98,16 +103,22 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         protocol: asyncio.DatagramProtocol,
+        *,
+        send_sock: socket.socket | None = None,
     ) -> None:
         super().__init__()
         self._loop = loop
         self._sock = sock
+        self._send_sock = send_sock or sock
         self._protocol = protocol
         self._closing = False
         #: Datagrams dropped because the socket's send buffer was full.
         self.dropped_sends = 0
-        self._extra = {"socket": sock, "sockname": sock.getsockname()}
+        #: Bytes asked of each read.
+        self.read_size = DATAGRAM_READ_SIZE
+        self._extra = {"socket": self._send_sock, "sockname": self._send_sock.getsockname()}
         sock.setblocking(False)
+        self._send_sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._read_ready)
 
     def get_extra_info(self, name: str, default: object = None) -> object:
@@ -126,12 +137,12 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         return 0
 
     def _read_ready(self) -> None:
-        sock, protocol = self._sock, self._protocol
+        sock, protocol, size = self._sock, self._protocol, self.read_size
         for _ in range(DATAGRAMS_PER_WAKEUP):
             if self._closing:
                 return
             try:
-                data, address = sock.recvfrom(DATAGRAM_READ_SIZE)
+                data, address = sock.recvfrom(size)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
@@ -143,7 +154,7 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         if self._closing:
             return
         try:
-            self._sock.sendto(data, addr)
+            self._send_sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self.dropped_sends += 1
             if self.dropped_sends & (self.dropped_sends - 1) == 0:
@@ -161,6 +172,7 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         self._closing = True
         self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
+        self._send_sock.close()
         self._loop.call_soon(self._protocol.connection_lost, None)
 
     def abort(self) -> None:

@@ -14,9 +14,13 @@ from interop.peers import Baresip, Kamailio, VoipServer, log_tail, make_speech_w
 from conftest import free_port
 
 
-@pytest.fixture
-def serve(tmp_path: Path):
-    """`voip serve --app echo` on a free port; yields (port, output file)."""
+@pytest.fixture(params=[1, 2], ids=["one-process", "2-workers"])
+def serve(request, tmp_path: Path):
+    """`voip serve --app echo` on a free port, alone and with 2 worker processes.
+
+    Yields (port, output file).
+    """
+    workers = request.param
     port = free_port()
     output = tmp_path / "serve.log"
     with output.open("w") as log:
@@ -30,6 +34,8 @@ def serve(tmp_path: Path):
                 f"127.0.0.1:{port}",
                 "--app",
                 "echo",
+                "--workers",
+                str(workers),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -66,14 +66,20 @@ async def test_a_wrong_password_is_an_authentication_error(kamailio):
     agent.rtp.close()
 
 
-@pytest.mark.parametrize("form", ["voip sip AOR serve", "voip serve --aor AOR"])
+@pytest.mark.parametrize(
+    "form", ["voip sip AOR serve", "voip serve --aor AOR", "voip sip AOR serve --workers 2"]
+)
 def test_voip_sip_serve_registers_answers_and_unregisters(kamailio, start_baresip, tmp_path, form):
-    """The CLI's registered mode, password from the environment, in both spellings."""
+    """The CLI's registered mode, password from the environment, in both spellings.
+
+    With worker processes the first registers for all, and the call reaches
+    whichever its Call-ID names.
+    """
     host, port, users = kamailio
     aor = f"sip:alice@{host}:{port}"
     log = tmp_path / "voip-sip.log"
-    if form == "voip sip AOR serve":
-        command = ["sip", aor, "serve", "--app", "echo"]
+    if form.startswith("voip sip AOR serve"):
+        command = ["sip", aor, "serve", "--app", "echo", *form.split()[4:]]
     else:
         listen = f"127.0.0.1:{free_port()}"
         command = ["serve", "--aor", aor, "--listen", listen, "--app", "echo"]

@@ -46,7 +46,7 @@ def successful_calls(report: str) -> int:
     return int(line.split("|")[2])
 
 
-def test_200_calls_without_a_failure(serve, tmp_path):
+def test_200_calls_without_a_failure(serve, tmp_path, request):
     port, output = serve
     report = run_sipp(port, tmp_path, "-m", "200", "-r", "100")
     assert successful_calls(report) == 200
@@ -54,6 +54,8 @@ def test_200_calls_without_a_failure(serve, tmp_path):
     lines = [line for line in output.read_text().splitlines() if line.startswith("call from")]
     assert len(lines) == 200
     assert all(" codec PCMU " in line for line in lines)  # sipp offers PCMU only
+    if "2-workers" in request.node.callspec.id:  # Call-IDs are random: both get some
+        assert {line.rpartition(" worker ")[2] for line in lines} == {"0", "1"}
 
 
 def test_retransmissions_save_every_call_with_10_percent_loss(serve, tmp_path):

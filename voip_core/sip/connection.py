@@ -27,6 +27,7 @@ from voip_core.datagram import (
 )
 from voip_core.errors import ParseError
 from voip_core.sip.message import MAX_MESSAGE_SIZE, KeepAlive, StreamFramer
+from voip_core.sip.workers import RELAY_HEAD_SIZE, unpack
 
 if TYPE_CHECKING:
     from voip_core.sip.transport import TransportLayer
@@ -164,10 +165,17 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
     every datagram to a process that sleeps in ``select`` wakes it, and on a
     virtual machine a wake-up costs more than the send itself. A batch takes
     a few milliseconds at most; no timer is that short.
+
+    ``relayed``: the datagrams come from a relay in another process
+    (:mod:`voip_core.sip.workers`), each with its sender in front.
     """
 
-    def __init__(self, layer: TransportLayer, sock: socket.socket | None = None) -> None:
+    def __init__(
+        self, layer: TransportLayer, sock: socket.socket | None = None, *, relayed: bool = False
+    ) -> None:
         self.layer = layer
+        self.relayed = relayed
+        self.read_size = DATAGRAM_READ_SIZE + RELAY_HEAD_SIZE if relayed else DATAGRAM_READ_SIZE
         self.local: Address = ("", 0)
         self.family = socket.AF_INET
         self.transport: asyncio.DatagramTransport
@@ -209,7 +217,7 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
                 if transport.is_closing():
                     return
                 try:
-                    data, addr = sock.recvfrom(DATAGRAM_READ_SIZE)
+                    data, addr = sock.recvfrom(self.read_size)
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as error:  # as asyncio's own read does
@@ -220,6 +228,8 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
             self.flush()
 
     def _message(self, data: bytes, addr: Any) -> None:
+        if self.relayed:
+            data, addr = unpack(data)
         layer = self.layer
         # A CRLF keep-alive [RFC 5626 §3.5.1 does it on streams]; a message starts otherwise.
         if not data or (data[0] in _CR_LF and not data.strip(b"\r\n")):

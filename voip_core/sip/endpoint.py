@@ -23,7 +23,7 @@ import secrets
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voip_core.errors import ParseError
 from voip_core.sip.headers import Via
@@ -57,6 +57,9 @@ from voip_core.sip.transaction import (
 )
 from voip_core.sip.transport import Flow, TransportLayer
 from voip_core.sip.uri import SIPURI
+
+if TYPE_CHECKING:
+    from voip_core.sip.workers import WorkerChannel
 
 __all__ = ["Hop", "SIPEndpoint", "default_port", "hop_for_uri", "host_for_uri", "new_tag"]
 
@@ -169,6 +172,9 @@ class SIPEndpoint:
         #: Contact header values (see _contact_value).
         self._contact_values: dict[tuple[str | None, str, int], str] = {}
         self.dropped_datagrams = 0
+        #: In a worker process (:mod:`voip_core.sip.workers`): whether the
+        #: messages of a Call-ID are relayed to this process.
+        self.owns_call_id: Callable[[str], bool] | None = None
 
     async def listen(
         self,
@@ -188,6 +194,27 @@ class SIPEndpoint:
         if first:
             self.default_transport = transport
         return address
+
+    def listen_relayed(self, channel: WorkerChannel) -> Address:
+        """Serve UDP as one of several worker processes (``voip serve --workers``).
+
+        Reads the datagrams the relay hands ``channel`` and answers from the
+        shared socket; Call-IDs made here are ones the relay routes back.
+        Returns the shared socket's (host, port).
+        """
+        first = not self.transports.transports
+        address = self.transports.listen_relayed(channel.sock, channel.inbox)
+        self.owns_call_id = channel.owns
+        if first:
+            self.default_transport = "udp"
+        return address
+
+    def new_call_id(self, host: str) -> str:
+        """A new Call-ID ``random@host`` [RFC 3261 §8.1.1.4], one routed back to this process."""
+        while True:
+            call_id = f"{secrets.token_hex(10)}@{host}"
+            if self.owns_call_id is None or self.owns_call_id(call_id):
+                return call_id
 
     @property
     def local_address(self) -> Address:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from typing import TYPE_CHECKING
 
 from voip_core.errors import AuthenticationError, CallFailed, ParseError
@@ -70,7 +69,7 @@ class Registration:
         self.registrar = registrar if isinstance(registrar, SIPURI) else SIPURI.parse(registrar)
         self.expires = expires
         self.retry_interval = retry_interval
-        self.call_id = f"{secrets.token_hex(10)}@voip-core"
+        self.call_id = user_agent.new_call_id("voip-core")
         self.tag = new_tag()
         self.cseq = 0
         #: Seconds the registrar granted in its last 200, or 0 when not registered.

@@ -44,6 +44,7 @@ import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from voip_core.datagram import SocketDatagramTransport
 from voip_core.sip.connection import (
     Flow,
     _address,
@@ -207,6 +208,22 @@ class TransportLayer:
         local = _address(server.sockets[0].getsockname())
         self._listeners.append((kind, local, server))
         return local
+
+    def listen_relayed(self, sock: socket.socket, inbox: socket.socket) -> Address:
+        """Serve UDP on ``sock`` as a worker: read ``inbox``, send from ``sock``.
+
+        ``sock`` is a bound SIP socket that a relay in another process reads
+        and hands this worker its share of (see :mod:`voip_core.sip.workers`).
+        Returns ``sock``'s (host, port), which Via and Contact then carry.
+        """
+        if self._closed:
+            raise RuntimeError("transport layer is closed")
+        endpoint = _DatagramEndpoint(self, inbox, relayed=True)
+        transport = SocketDatagramTransport(self.loop, inbox, endpoint, send_sock=sock)
+        transport.read_size = endpoint.read_size
+        endpoint.connection_made(transport)
+        self._listeners.append(("udp", endpoint.local, endpoint))
+        return endpoint.local
 
     def local_address(self, transport: str) -> Address:
         """The (host, port) of the first listener of ``transport``, for Via and Contact.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -506,7 +505,7 @@ class UserAgent(SIPEndpoint):
             caller = str(self.registrations[0].aor)
         local_tag = new_tag()
         from_header = f"<{caller or f'sip:voip@{host_for_uri(host)}:{port}'}>;tag={local_tag}"
-        call_id = f"{secrets.token_hex(10)}@{host_for_uri(host)}"
+        call_id = self.new_call_id(host_for_uri(host))
         hop = self.next_hop(uri)
         cseq = 1
         loop = self.loop
