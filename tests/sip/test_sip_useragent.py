@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import weakref
 
 import pytest
 
@@ -127,6 +129,30 @@ async def test_a_call_answered_acked_and_hung_up_by_the_caller(ua_and_peer):
     bye_ok = await next_message(peer)
     assert (bye_ok.status_code, bye_ok.cseq.method) == (200, "BYE")
     assert peer.ended == [dialog] and dialog.session.closed.is_set()
+
+
+async def test_an_ended_call_is_freed_without_the_cyclic_garbage_collector(ua_and_peer):
+    """Dialog and session refer to each other during the call, not after it."""
+    _ua, peer = ua_and_peer
+    gc.disable()  # only reference counting frees anything here
+    try:
+        peer.send(request(peer, "INVITE", body=offer()))
+        tag = (await next_message(peer)).to.tag
+        peer.send(request(peer, "ACK", to_tag=tag, branch="z9hG4bK-ack"))
+        peer.send(request(peer, "BYE", to_tag=tag, cseq=2, branch="z9hG4bK-bye"))
+        assert (await next_message(peer)).cseq.method == "BYE"
+        (dialog,) = peer.ended
+        session = dialog.session
+        assert isinstance(session, Silent) and session.dialog is dialog  # we hold the dialog
+        peer.ended.clear()
+        dialog_gone = weakref.ref(dialog)
+        del dialog
+        assert dialog_gone() is None and session.dialog is None  # the session held it weakly
+        session_gone = weakref.ref(session)
+        del session
+        assert session_gone() is None
+    finally:
+        gc.enable()
 
 
 async def test_200_is_retransmitted_until_ack_then_we_hang_up(ua_and_peer):

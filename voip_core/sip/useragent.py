@@ -645,6 +645,11 @@ class UserAgent(SIPEndpoint):
         forgotten = self.dialogs.pop((dialog.call_id, dialog.local_tag), None)
         if forgotten is not None and self.on_call_ended is not None:
             self.on_call_ended(dialog)
+        # The session holds its dialog weakly from now on: the two are freed
+        # when nobody holds the dialog, without waiting for the cyclic collector.
+        let_go = getattr(dialog.session, "_let_go_of_dialog", None)
+        if let_go is not None:
+            let_go()
 
 
 class _OfferKeys:
