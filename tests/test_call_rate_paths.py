@@ -26,7 +26,7 @@ from voip_core.datagram import DATAGRAM_READ_SIZE, RECEIVE_BUFFER_BYTES
 from voip_core.resample import FrameFIFO, Resampler
 from voip_core.sdp import MediaDescription, MediaFormat, SessionDescription
 from voip_core.sip.message import Headers, parse_message, validate_request
-from voip_core.sip.timers import TransactionTimers
+from voip_core.sip.timers import COALESCE_FROM, COALESCE_STEP, TransactionTimers
 from voip_core.sip.transport import TransportLayer
 
 INVITE = (
@@ -197,6 +197,29 @@ async def test_timers_fire_in_due_order_and_can_be_cancelled_or_restarted() -> N
     await asyncio.sleep(0.12)
     assert fired == [("d", "E"), ("b", "J"), ("c", "E"), ("a", "L")]
     assert len(timers) == 0
+
+
+async def test_long_timers_fall_due_together_on_a_grid_and_never_early() -> None:
+    loop = asyncio.get_running_loop()
+    timers = TransactionTimers(loop, lambda owner, name: None)
+    owners = [object() for _ in range(20)]
+    starts = []
+    for owner in owners:  # 20 transactions ending over 20 ms, as at 1000 calls/s
+        starts.append(loop.time())
+        timers.start(owner, "J", 32.0)
+        timers.start(owner, "G", 0.5)  # a retransmission timer keeps its exact time
+        await asyncio.sleep(0.001)
+    long_dues = [timer.due for timer in timers._queues[32.0]]
+    assert all(due >= start + 32.0 for due, start in zip(long_dues, starts, strict=True))
+    assert all(
+        due - start < 32.0 + COALESCE_STEP + 0.01
+        for due, start in zip(long_dues, starts, strict=True)
+    )
+    assert all(round(due / COALESCE_STEP, 6).is_integer() for due in long_dues)
+    assert len(set(long_dues)) <= 2  # one wake-up (two across a grid line), not 20
+    short_dues = [timer.due for timer in timers._queues[0.5]]
+    assert len(set(short_dues)) == 20 and COALESCE_FROM > 0.5
+    timers.close()
 
 
 async def test_a_timer_started_by_a_timer_waits_for_the_next_turn() -> None:
