@@ -5,7 +5,7 @@ built-in ``uac`` scenario (INVITE, optional 100/180, 200, ACK, BYE, 200; no
 media, calls of zero length) places calls at increasing rates (``-r``),
 ``min(2000, 3 x rate)`` calls per step (at least 300), until a step is not
 clean twice in a row (an unclean step is run once more, since the machine
-may be shared) or the time budget (about 45 s of steps) is spent.
+may be shared) or the time budget (about 60 s of steps) is spent.
 
 A step is **clean** when sipp counts every call successful and none failed
 *and* the server logged the end of every call (one ``call from ...`` line
@@ -55,11 +55,11 @@ from shutil import which
 from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-RATES = (100, 200, 300, 400, 600, 800, 1000, 1200, 1500, 2000, 3000)
+RATES = (100, 200, 300, 400, 600, 800, 1000, 1200, 1500, 1700, 2000, 2200, 2500, 3000)
 TARGET_CPS = 2000
 #: A clean step reaches at least this share of its target rate.
 KEEPING_UP = 0.9
-STEP_BUDGET_S = 45.0
+STEP_BUDGET_S = 60.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 _ramps: dict[int, dict[str, Any]] = {}
