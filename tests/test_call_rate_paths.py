@@ -309,6 +309,27 @@ async def test_udp_listener_reads_in_batches_and_answers_in_order() -> None:
         await layer.close()
 
 
+async def test_udp_datagrams_from_one_address_share_a_flow() -> None:
+    flows: list[Any] = []
+    layer = TransportLayer(lambda data, flow: flows.append(flow))
+    host, port = await layer.listen("udp", "127.0.0.1", 0)
+    first, second = _peer(), _peer()
+    try:
+        for count, peer in enumerate((first, second, first), start=1):
+            peer.sendto(b"OPTIONS", (host, port))
+            for _ in range(400):
+                if len(flows) == count:
+                    break
+                await asyncio.sleep(0.005)
+        assert len(flows) == 3 and flows[0] is flows[2] is not flows[1]
+        assert flows[0].remote == first.getsockname() and flows[1].remote == second.getsockname()
+        assert flows[0].transport == "udp" and flows[0].local == (host, port)
+    finally:
+        first.close()
+        second.close()
+        await layer.close()
+
+
 async def test_what_a_batch_sends_goes_out_even_when_a_handler_closes_the_layer() -> None:
     layer: TransportLayer
 

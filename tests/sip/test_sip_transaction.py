@@ -299,6 +299,7 @@ def test_invite_server_2xx_accepted_absorbs_retransmissions_until_l():
     ok = response_to(req, 200)
     clock.apply(tx.send_response(ok))
     assert tx.state is State.ACCEPTED
+    assert tx.last_response is None  # not kept for timer L: the dialog resends its 2xx
     clock.apply(tx.receive_request(req))  # retransmitted INVITE: absorbed
     clock.apply(tx.send_response(ok))  # the dialog layer's 2xx retransmission passes
     assert [s.message.status_code for s in clock.of(Send)] == [200, 200]

@@ -32,12 +32,14 @@ from voip_core.sip.workers import RELAY_HEAD_SIZE, unpack
 if TYPE_CHECKING:
     from voip_core.sip.transport import TransportLayer
 
-__all__ = ["Flow"]
+__all__ = ["UDP_FLOWS_KEPT", "Flow"]
 
 logger = logging.getLogger("voip_core.sip.transport")
 
 Address = tuple[str, int]
 
+#: How many remote addresses a UDP socket keeps a :class:`Flow` for (then it starts afresh).
+UDP_FLOWS_KEPT = 4096
 _PING = b"\r\n\r\n"
 _CR_LF = (13, 10)
 _PONG = b"\r\n"
@@ -51,8 +53,10 @@ class Flow:
 
     Flows compare by identity: every message on one connection carries the
     same Flow object, and a new connection (a reconnect included) is a new
-    Flow. For an outbound connection still being opened ``local`` is
-    ``("", 0)`` until it is connected.
+    Flow. Over UDP the datagrams from one address to one socket share a
+    Flow as long as the socket remembers it (the last
+    :data:`UDP_FLOWS_KEPT` addresses). For an outbound connection still
+    being opened ``local`` is ``("", 0)`` until it is connected.
 
     Attributes:
         transport: ``"udp"``, ``"tcp"`` or ``"tls"``.
@@ -181,6 +185,9 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport
         self._sock = sock
         self._outbox: list[tuple[bytes, Address]] | None = None  # a list while in a batch
+        # One Flow per remote address: a server transaction keeps its request's
+        # flow for 32 s, and a peer sends many requests.
+        self._flows: dict[Any, Flow] = {}
 
     def send(self, data: bytes, destination: Address) -> None:
         """Send one datagram now, or at the end of the batch being handled."""
@@ -240,7 +247,12 @@ class _DatagramEndpoint(asyncio.DatagramProtocol):
                 count, size = layer.dropped_datagrams, len(data)
                 logger.warning("dropped %d oversized UDP datagram(s), latest %d bytes", count, size)
             return
-        _call(layer.on_message, data, Flow("udp", self.local, _address(addr), self))
+        flow = self._flows.get(addr)
+        if flow is None:
+            if len(self._flows) >= UDP_FLOWS_KEPT:
+                self._flows.clear()
+            flow = self._flows[addr] = Flow("udp", self.local, _address(addr), self)
+        _call(layer.on_message, data, flow)
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("SIP UDP socket %s: %s", self.local, exc)

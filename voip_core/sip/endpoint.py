@@ -467,6 +467,9 @@ class SIPEndpoint:
                 self._timers.start(transaction, action.name, action.delay)
                 if action.name in _WAITING_TIMERS:
                     transaction.request._forget_parsed()
+                    last = getattr(transaction, "last_response", None)
+                    if last is not None:
+                        last._forget_parsed()
             elif isinstance(action, StopTimer):
                 self._timers.stop(transaction, action.name)
             elif isinstance(action, Deliver):

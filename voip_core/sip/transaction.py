@@ -404,7 +404,10 @@ class ServerInviteTransaction(Transaction):
             if code < 200:
                 return [Send(response)]
             if code < 300:
+                # Accepted absorbs retransmitted INVITEs and needs the 2xx no more
+                # (the dialog resends it) [RFC 6026 §8.7]: not kept for timer L's 32 s.
                 self.state = State.ACCEPTED
+                self.last_response = None
                 return [Send(response), self._start("L", 64 * self.timers.t1)]
             self.state = State.COMPLETED
             actions: list[Action] = [Send(response)]
