@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,17 @@ def need_ipv6() -> None:
 def vectors() -> Path:
     need(VECTORS.is_dir(), f"conformance vectors not found at {VECTORS}")
     return VECTORS
+
+
+def run_voip(log: Path, *arguments: str) -> subprocess.Popen[bytes]:
+    """``python -m voip_core ARGUMENTS`` in the background, its output (unbuffered) in ``log``."""
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "voip_core", *arguments],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:

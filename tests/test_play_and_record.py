@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_voip
 from voip_core import CallRecorder, EchoCall, PlayCall, RecordCall
 from voip_core.sip.useragent import UserAgent
 from voip_core.wav import read_wav, write_wav
@@ -138,17 +137,11 @@ def test_voip_serve_record_app_and_voip_call_play_record(tmp_path):
     port = free_port()
     recordings = tmp_path / "recordings"
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "voip_core", "-v", "serve"),
-                *("--listen", f"127.0.0.1:{port}", "--app", "record"),
-                *("--record-dir", str(recordings)),
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    server = run_voip(
+        log,
+        *("-v", "serve", "--listen", f"127.0.0.1:{port}", "--app", "record"),
+        *("--record-dir", str(recordings)),
+    )
     try:
         for _ in range(100):
             if "listening on" in log.read_text():

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import free_port
+from conftest import free_port, run_voip
 from voip_core.errors import ParseError
 from voip_core.sip import parse_message
 from voip_core.sip.endpoint import SIPEndpoint
@@ -156,17 +156,8 @@ async def test_a_worker_makes_call_ids_routed_back_to_it():
 def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path, int]:
     port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "voip_core", "serve", "--listen", f"127.0.0.1:{port}"),
-                *("--app", "echo", "--workers", "2", *extra),
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    return process, log, port
+    arguments = ("serve", "--listen", f"127.0.0.1:{port}", "--app", "echo", "--workers", "2")
+    return run_voip(log, *arguments, *extra), log, port
 
 
 def wait_for(condition, seconds: float, what: str) -> None:
