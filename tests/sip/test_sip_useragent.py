@@ -155,6 +155,19 @@ async def test_an_ended_call_is_freed_without_the_cyclic_garbage_collector(ua_an
         gc.enable()
 
 
+async def test_a_malformed_ack_gets_no_answer_but_a_log_line(ua_and_peer, caplog):
+    ua, peer = ua_and_peer
+    caplog.set_level("INFO", logger="voip_core.sip")
+    bad = request(peer, "ACK", to_tag="x1", branch="z9hG4bK-ack").replace(
+        "CSeq: 1 ACK", "CSeq: 1 BYE"
+    )
+    peer.send(bad)
+    peer.send(request(peer, "OPTIONS", branch="z9hG4bK-after"))  # still answering
+    assert (await next_message(peer)).cseq.method == "OPTIONS"
+    assert ua.dropped_acks == 1
+    assert any("dropped a malformed ACK" in record.getMessage() for record in caplog.records)
+
+
 async def test_200_is_retransmitted_until_ack_then_we_hang_up(ua_and_peer):
     _ua, peer = ua_and_peer
     peer.send(request(peer, "INVITE", body=offer()))

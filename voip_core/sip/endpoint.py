@@ -172,6 +172,8 @@ class SIPEndpoint:
         #: Contact header values (see _contact_value).
         self._contact_values: dict[tuple[str | None, str, int], str] = {}
         self.dropped_datagrams = 0
+        #: ACKs dropped because they did not validate (an ACK gets no 400).
+        self.dropped_acks = 0
         #: In a worker process (:mod:`voip_core.sip.workers`): whether the
         #: messages of a Call-ID are relayed to this process.
         self.owns_call_id: Callable[[str], bool] | None = None
@@ -286,8 +288,16 @@ class SIPEndpoint:
             self._answer_unparsed(data, flow, error)
 
     def _answer_bad(self, request: SIPRequest, flow: Flow, status: int, reason: str) -> None:
-        """Answer a request we cannot process, unless it is an ACK [RFC 3261 §17.2.1]."""
+        """Answer a request we cannot process; an ACK is dropped and logged [RFC 3261 §17.2.1]."""
         if request.method == "ACK":
+            self.dropped_acks += 1
+            if self.dropped_acks & (self.dropped_acks - 1) == 0:  # 1st, 2nd, 4th ...
+                logger.info(
+                    "dropped a malformed ACK from %s (%d so far): %s",
+                    flow.remote,
+                    self.dropped_acks,
+                    reason,
+                )
             return
         response = request.create_response(status, reason, to_tag=new_tag())
         self._send(response, self._response_hop(response, flow))
