@@ -1,6 +1,6 @@
 """Several processes serving one UDP port: what ``voip serve --workers N`` runs.
 
-One Python process handles about a thousand calls a second (a core's worth
+One Python process handles about 1500 calls a second (a core's worth
 of parsing, transactions and a media session per call); a machine with more
 cores serves more with more processes. They share the port this way:
 
@@ -23,7 +23,7 @@ cores serves more with more processes. They share the port this way:
 The relay (a datagram socket pair per worker, the sender's address in front
 of the datagram) costs the first process about 20 µs per datagram on
 loopback, kernel included: a call of INVITE, ACK and BYE about 60 µs,
-against about a millisecond of a worker's time. A worker that falls behind
+against about 0.7 ms of a worker's time. A worker that falls behind
 gets its datagrams queued (up to :data:`QUEUE_LIMIT`, then dropped and
 counted: SIP over UDP retransmits) while the others go on.
 
