@@ -552,3 +552,59 @@ async def test_echo_call_sends_utterances_back():
     client.close()
     client_rtp.close()
     server_rtp.close()
+
+
+async def test_a_long_reply_is_resampled_as_it_is_sent():
+    """send_audio returns at once; the audio is resampled a few packets ahead of sending."""
+    transport, _, rtp, speaker = await speaker_to_sink()
+    speaker.send_audio(sweep(10.0))
+    assert speaker.outbound_queued == pytest.approx(10.0)
+    await asyncio.sleep(0.3)
+    # Only what the next packets need has gone through the resampler (8 kHz side).
+    assert len(speaker._outbound.fifo) <= speaker.resample_ahead_packets * 160
+    assert 9.5 < speaker.outbound_queued < 9.9
+    speaker.cancel_outbound_audio()
+    assert speaker.outbound_queued == 0.0
+    transport.close()
+    rtp.close()
+
+
+async def test_a_player_that_queues_more_when_told_keeps_one_stream():
+    """on_audio_sent may queue the next piece (a loop, a playlist): no seam, no extra packet."""
+    transport, sink, rtp, speaker = await speaker_to_sink()
+    pieces = iter([sweep(0.1), sweep(0.1)])
+
+    def next_piece():
+        speaker.sent_count += 1
+        piece = next(pieces, None)
+        if piece is None:
+            speaker.sent_event.set()
+        else:
+            speaker.send_audio(piece)
+
+    speaker.on_audio_sent = next_piece
+    speaker.send_audio(sweep(0.1))
+    await asyncio.wait_for(speaker.sent_event.wait(), 5)
+    await asyncio.sleep(0.05)
+    packets = [p for _, p in sink.packets]
+    assert len(packets) == 15  # three pieces of 5 packets
+    assert all(
+        (b.sequence_number - a.sequence_number) % 65536 == 1 for a, b in itertools.pairwise(packets)
+    )
+    # Each piece waits one packet time after the last packet of the one before.
+    assert all((b.timestamp - a.timestamp) % 2**32 == 160 for a, b in itertools.pairwise(packets))
+    transport.close()
+    rtp.close()
+
+
+@pytest.mark.parametrize(("codec", "rate"), [(PCMU, 8000), (G722, 16000)])
+async def test_echo_hears_and_speaks_at_the_codec_rate(codec, rate):
+    rtp = await RealtimeTransportProtocol.bind()
+    echo = type("E", (only(codec), EchoCall), {})(
+        rtp=rtp, media=media_to(rtp, [codec.media_format()])
+    )
+    assert echo.sampling_rate_hz == rate
+    assert echo.frame_size == rate // 50
+    assert echo._inbound.passthrough and echo._outbound.passthrough
+    echo.close()
+    rtp.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import functools
 import logging
+import math
 import random
 import re
 import time
@@ -19,6 +21,7 @@ from voip_core.audio.recording import CallRecorder
 from voip_core.codecs.base import FloatArray
 from voip_core.errors import CodecError, ParseError
 from voip_core.resample import Resampler, resample
+from voip_core.rtp.clock import Entry, MediaClock
 from voip_core.rtp.dtmf import DTMFReceiver, dtmf_packets
 from voip_core.rtp.jitter import JitterBuffer, Slot
 from voip_core.rtp.packet import RTPPacket, sequence_distance
@@ -86,6 +89,13 @@ class AudioCall(Session):
     sampling_rate_hz: int = 16000
     resample_quality: str = "HQ"
 
+    #: Hear and speak at the negotiated codec's own sample rate instead:
+    #: ``sampling_rate_hz`` is set to it once the codec is chosen, and no
+    #: audio is resampled either way. For apps that pass audio through
+    #: (:class:`~voip_core.audio.EchoCall`, a bridge, a recorder) rather than
+    #: feed it to a model that wants one rate.
+    use_codec_rate: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         super().__post_init__()
         try:
@@ -95,6 +105,8 @@ class AudioCall(Session):
             self.close()
             raise
         self._encoder = self.codec.create_encoder()
+        if self.use_codec_rate:
+            self.sampling_rate_hz = self.codec.sample_rate
         self.frame_size = round(self.sampling_rate_hz * self.rtp_packet_duration)
         # The resamplers (codec rate <-> app rate) are made on first use, with these
         # rates: many calls never hear or say anything.
@@ -132,7 +144,17 @@ class AudioCall(Session):
         self._timestamp = random.getrandbits(32)
         self._last_packet_time: float | None = None
         self._last_push_time = 0.0
-        self._sender: asyncio.Task[None] | None = None
+        # The stream of packets being sent (see _send_tick), paced by the media clock.
+        self._sending_audio = False
+        self._send_generation = 0  # one more with every start and stop
+        self._send_entry: Entry | None = None
+        self._send_start = 0.0
+        self._send_index = 0
+        self._send_marker = False
+        # Audio queued by send_audio, resampled a little ahead of sending.
+        self._pending_out: collections.deque[FloatArray] = collections.deque()
+        self._pending_out_samples = 0
+        self._clock: MediaClock | None = None
         self._remote_ssrc: int | None = None
         self._highest_sequence = 0
         self.decode_errors = 0
@@ -141,7 +163,7 @@ class AudioCall(Session):
         self.concealed_frames = 0
         #: The jitter buffer (made with the first packet; None with use_jitter_buffer False).
         self.jitter_buffer: JitterBuffer | None = None
-        self._playout_timer: asyncio.TimerHandle | None = None
+        self._playout_entry: Entry | None = None
         self._stream = 0
         self._idle = True  # nothing queued to send
         # When the frame being delivered and the one being sent are due (for recording).
@@ -258,19 +280,20 @@ class AudioCall(Session):
                 self._decode(slot.packet.payload)
         buffer = self.jitter_buffer
         due = buffer.next_due if buffer is not None else None
-        timer = self._playout_timer
         if due is None or self.closed.is_set():
             return
-        if timer is not None:
-            if timer.when() <= due:
+        entry = self._playout_entry
+        if entry is not None:
+            if entry[0] <= due:
                 return
-            timer.cancel()
-        self._playout_timer = self._event_loop().call_at(due, self._playout_due)
+            MediaClock.cancel(entry)
+        self._playout_entry = self._media_clock().at(due, self._playout_due, due)
 
-    def _playout_due(self) -> None:
-        self._playout_timer = None
+    def _playout_due(self, due: float) -> None:
+        self._playout_entry = None
         if self.jitter_buffer is not None:
-            self._play_out(self.jitter_buffer.pop(self._event_loop().time()))
+            # The clock may run it a little early: what is due then is due now.
+            self._play_out(self.jitter_buffer.pop(max(due, self._event_loop().time())))
 
     @property
     def late_or_duplicate_packets(self) -> int:
@@ -437,9 +460,21 @@ class AudioCall(Session):
             self._loop = asyncio.get_running_loop()
         return self._loop
 
+    def _media_clock(self) -> MediaClock:
+        """The loop's :class:`~voip_core.rtp.clock.MediaClock`: it paces sending and play-out."""
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = MediaClock.of(self._event_loop())
+        return clock
+
     def _deliver(self, pcm: FloatArray) -> None:
-        self._inbound.push(pcm)
-        for frame in self._inbound.pop_frames(self.frame_size):
+        inbound = self._inbound_resampler or self._inbound
+        if inbound.passthrough and len(pcm) == self.frame_size and not len(inbound.fifo):
+            self._hand_over(pcm)  # a whole frame at the app's rate: no copy through the FIFO
+            return
+        inbound.push(pcm)
+        pop, size = inbound.fifo.pop, self.frame_size
+        while (frame := pop(size)) is not None:
             self._hand_over(frame)
 
     def _hand_over(self, frame: FloatArray) -> None:
@@ -488,7 +523,9 @@ class AudioCall(Session):
                 f"send_audio takes 1-D float audio (full scale 1.0), got {samples.dtype} "
                 f"with shape {samples.shape}"
             )
-        samples = np.nan_to_num(samples.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+        samples = samples.astype(np.float32)  # a copy: the caller may reuse its array
+        if not np.isfinite(samples).all():
+            np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -506,29 +543,85 @@ class AudioCall(Session):
             logger.debug("%r: closed; %d samples not sent", self, len(samples))
             return
         assert self._loop is not None
-        self._outbound.push(samples)
+        if len(samples):
+            # Resampled as the sender needs it (_feed_outbound): a long reply
+            # queued at once does not hold the loop up, nor every call's packets.
+            self._pending_out.append(samples)
+            self._pending_out_samples += len(samples)
         self._last_push_time = self._loop.time()
         self._idle = False
         self._start_sender()
 
+    #: Audio queued by :meth:`send_audio` is resampled this many packets at a time.
+    resample_ahead_packets: ClassVar[int] = 5
+
+    def _feed_outbound(self, needed: int) -> None:
+        """Resample queued audio until the FIFO holds ``needed`` samples or none is left."""
+        outbound = self._outbound
+        fifo = outbound.fifo
+        pending = self._pending_out
+        piece_size = self.frame_size * self.resample_ahead_packets
+        while pending and len(fifo) < needed:
+            head = pending[0]
+            if len(head) <= piece_size:
+                piece = pending.popleft()
+            else:
+                piece, pending[0] = head[:piece_size], head[piece_size:]
+            self._pending_out_samples -= len(piece)
+            outbound.push(piece)
+
     def _start_sender(self) -> None:
-        if self.closed.is_set() or (self._sender is not None and not self._sender.done()):
+        """Start a stream of packets, unless one is under way (or the call has closed)."""
+        if self.closed.is_set() or self._sending_audio:
             return
-        self._sender = self._event_loop().create_task(self._send_loop())
-        self._sender.add_done_callback(self._sender_done)
+        loop = self._event_loop()
+        duration = self.rtp_packet_duration
+        start = loop.time()
+        last = self._last_packet_time
+        if last is not None:
+            # Never closer than one packet time to the previous talkspurt (after a
+            # barge-in), and the timestamp keeps counting through the silence
+            # [RFC 3550 §5.1].
+            start = max(start, last + duration)
+            silent = max(0, round((start - last) / duration) - 1)
+            self._timestamp = (
+                self._timestamp + silent * self.codec.timestamp_increment
+            ) & 0xFFFFFFFF
+        # The first packet after a time without packets starts a talkspurt
+        # [RFC 3551 §4.1]; a stream that goes on (comfort silence) has none.
+        self._send_marker = last is None or start - last > 1.5 * duration
+        self._sending_audio = True
+        self._send_generation += 1
+        self._send_start = start
+        self._send_index = 0
+        self._send_entry = self._media_clock().at(start, self._send_tick)
+
+    def _stop_sender(self) -> None:
+        self._sending_audio = False
+        self._send_generation += 1
+        if self._send_entry is not None:
+            MediaClock.cancel(self._send_entry)
+            self._send_entry = None
+
+    def _end_stream(self) -> None:
+        """Nothing more to send: the stream ends, and the app hears so."""
+        self._stop_sender()
+        if not self._idle:
+            self._idle = True
+            self.on_audio_sent()
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            logger.error("%r: sending audio failed", self, exc_info=task.exception())
+            logger.error("%r: sending DTMF failed", self, exc_info=task.exception())
 
     def cancel_outbound_audio(self) -> None:
         """Drop all queued audio; sending stops before the next packet.
 
         With :attr:`comfort_silence`, silence goes on from the next packet time.
         """
-        if self._sender is not None:
-            self._sender.cancel()
-            self._sender = None
+        self._stop_sender()
+        self._pending_out.clear()
+        self._pending_out_samples = 0
         if self._outbound_resampler is not None:  # none made: nothing queued
             self._outbound_resampler.reset()
         self._idle = True
@@ -538,7 +631,7 @@ class AudioCall(Session):
     @property
     def sending(self) -> bool:
         """True while queued audio is being sent (not silence)."""
-        return self._sender is not None and not self._sender.done() and not self._idle
+        return self._sending_audio and not self._idle
 
     @property
     def outbound_queued(self) -> float:
@@ -547,10 +640,11 @@ class AudioCall(Session):
         What was sent of a reply so far is what was queued minus this: a
         voice agent that is interrupted knows how much of its answer was heard.
         """
+        queued = self._pending_out_samples / self.sampling_rate_hz
         resampler = self._outbound_resampler
         if resampler is None:
-            return 0.0
-        return len(resampler.fifo) / self._resampling[0]
+            return queued
+        return queued + len(resampler.fifo) / self._resampling[0]
 
     #: With nothing to say, send silent packets (True) or none (False, the
     #: default: RFC 3551 §4.1 lets a sender stop between talkspurts). Some
@@ -565,63 +659,71 @@ class AudioCall(Session):
     #: was blocked), it starts a new schedule instead of sending a burst.
     max_catch_up_packets: ClassVar[int] = 3
 
-    async def _send_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        codec = self.codec
-        samples = codec.samples_per_frame
-        increment = codec.timestamp_increment
+    def _send_tick(self, _: object = None) -> None:
+        """Send the packet due now and schedule the next one.
+
+        Each packet is due at the stream's start plus its index times the
+        packet duration, on the loop's clock, so that pacing does not drift.
+        """
+        self._send_entry = None
+        try:
+            self._send_next()
+        except Exception:
+            self._stop_sender()
+            logger.exception("%r: sending audio failed", self)
+
+    def _send_next(self) -> None:
+        if self.closed.is_set():
+            self._end_stream()
+            return
+        loop = self._event_loop()
         duration = self.rtp_packet_duration
-        fifo = self._outbound.fifo
-        start = loop.time()
-        if self._last_packet_time is not None:
-            # Never closer than one packet time to the previous talkspurt (after a
-            # barge-in), and the timestamp keeps counting through the silence
-            # [RFC 3550 §5.1].
-            start = max(start, self._last_packet_time + duration)
-            silent = max(0, round((start - self._last_packet_time) / duration) - 1)
-            self._timestamp = (self._timestamp + silent * increment) & 0xFFFFFFFF
-        # The first packet after a time without packets starts a talkspurt
-        # [RFC 3551 §4.1]; a stream that goes on (comfort silence) has none.
-        last = self._last_packet_time
-        marker = last is None or start - last > 1.5 * duration
-        index = 0
-        while not self.closed.is_set():
-            due = start + index * duration
-            now = loop.time()
-            if now - due > self.max_catch_up_packets * duration:
-                start, due = now - index * duration, now  # the loop stalled: no burst
-            await asyncio.sleep(max(0.0, due - now))
+        index = self._send_index
+        due = self._send_start + index * duration
+        now = loop.time()
+        if now - due > self.max_catch_up_packets * duration:
+            self._send_start, due = now - index * duration, now  # the loop stalled: no burst
+        samples = self.codec.samples_per_frame
+        outbound = self._outbound
+        fifo = outbound.fifo
+        frame = fifo.pop(samples)
+        if frame is None and self._pending_out:
+            self._feed_outbound(samples)
+            frame = fifo.pop(samples)
+        if frame is None:
+            if outbound.holding and now - self._last_push_time < outbound.latency + 2 * duration:
+                # The resampler still holds audio and the app is still feeding
+                # it: skip this packet time rather than end the stream.
+                self._timestamp = (self._timestamp + self.codec.timestamp_increment) & 0xFFFFFFFF
+                self._send_marker = True
+                self._schedule_next(index + 1)
+                return
+            outbound.finish()
             frame = fifo.pop(samples)
             if frame is None:
-                if self._outbound.holding and loop.time() - self._last_push_time < (
-                    self._outbound.latency + 2 * duration
-                ):
-                    # The resampler still holds audio and the app is still feeding
-                    # it: skip this packet time rather than end the stream.
-                    index += 1
-                    self._timestamp = (self._timestamp + increment) & 0xFFFFFFFF
-                    marker = True
-                    continue
-                self._outbound.finish()
-                frame = fifo.pop(samples)
-                if frame is None:
-                    rest = fifo.pop_all()
-                    if not len(rest):
-                        if not self.comfort_silence:
-                            break
-                        if not self._idle:  # what was queued has gone
-                            self._idle = True
-                            self.on_audio_sent()
-                    frame = np.zeros(samples, np.float32)
-                    frame[: len(rest)] = rest
-            # After a frame with nothing to send (DTX) the next packet starts a talkspurt.
-            self._media_time_out = due
-            marker = not self._send_frame(frame, marker=marker)
-            index += 1
-        self._sender = None
-        if not self._idle:
-            self._idle = True
-            self.on_audio_sent()
+                rest = fifo.pop_all()
+                if not len(rest):
+                    if not self.comfort_silence:
+                        self._end_stream()
+                        return
+                    if not self._idle:  # what was queued has gone
+                        self._idle = True
+                        generation = self._send_generation
+                        self.on_audio_sent()
+                        if generation != self._send_generation:
+                            return  # the app cancelled (and maybe restarted) meanwhile
+                frame = np.zeros(samples, np.float32)
+                frame[: len(rest)] = rest
+        # After a frame with nothing to send (DTX) the next packet starts a talkspurt.
+        self._media_time_out = due
+        self._send_marker = not self._send_frame(frame, marker=self._send_marker)
+        self._schedule_next(index + 1)
+
+    def _schedule_next(self, index: int) -> None:
+        if self._sending_audio and not self.closed.is_set():
+            self._send_index = index
+            due = self._send_start + index * self.rtp_packet_duration
+            self._send_entry = self._media_clock().at(due, self._send_tick)
 
     def _send_frame(self, frame: FloatArray, *, marker: bool) -> bool:
         """Encode and send one frame; False when the codec had nothing to send (DTX)."""
@@ -645,7 +747,7 @@ class AudioCall(Session):
         )
         self.send_packet(packet)
         self._sequence_number = (self._sequence_number + 1) & 0xFFFF
-        self._last_packet_time = asyncio.get_running_loop().time()
+        self._last_packet_time = self._event_loop().time()
         return True
 
     # Playing and recording ----------------------------------------------------------------
@@ -716,8 +818,9 @@ class AudioCall(Session):
                 self._dtmf_sender.cancel()
             if self._dtmf_expiry is not None:
                 self._dtmf_expiry.cancel()
-            if self._playout_timer is not None:
-                self._playout_timer.cancel()
+            if self._playout_entry is not None:
+                MediaClock.cancel(self._playout_entry)
+                self._playout_entry = None
         super().close()
 
     # Helpers --------------------------------------------------------------------------------
@@ -729,9 +832,10 @@ class AudioCall(Session):
         >>> AudioCall.rms(np.full(160, 0.5, np.float32))
         0.5
         """
-        if not len(audio):
+        count = len(audio)
+        if not count:
             return 0.0
-        return float(np.sqrt(np.dot(audio, audio) / len(audio)))
+        return math.sqrt(float(np.dot(audio, audio)) / count)
 
     @staticmethod
     def resample(audio: FloatArray, source_rate_hz: int, target_rate_hz: int) -> FloatArray:

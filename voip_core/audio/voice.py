@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import ClassVar
 
 import numpy as np
 
@@ -180,15 +181,20 @@ class VoiceActivityCall(AudioCall):
 class EchoCall(VoiceActivityCall):
     """Sends every utterance back to the caller once it is complete.
 
+    It hears and speaks at the codec's own rate (:attr:`~AudioCall.use_codec_rate`):
+    what goes back is what came in, without resampling it twice.
+
     The app ``voip serve --app echo`` answers with; a subclass can change what
     goes back:
 
     >>> class LouderEcho(EchoCall):
     ...     def voice_received(self, audio):
     ...         self.send_audio(np.clip(audio * 2, -1.0, 1.0))
-    >>> LouderEcho.silence_gap
-    0.5
+    >>> LouderEcho.silence_gap, LouderEcho.use_codec_rate
+    (0.5, True)
     """
+
+    use_codec_rate: ClassVar[bool] = True
 
     def voice_received(self, audio: FloatArray) -> None:
         self.send_audio(audio)

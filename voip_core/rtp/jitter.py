@@ -456,7 +456,14 @@ class JitterBuffer:
             slots = self._pending
             self._pending = []
             slots += self._drain(now, adjust=True)
-        elif self._buffer:
+        elif buffer := self._buffer:
+            entry = buffer.get(self._next)
+            if (
+                entry is not None
+                and self._anchor_time + (entry[1] - self._anchor_timestamp) * self._seconds_per_unit
+                > now
+            ):
+                return []  # the next packet is here and not due: nothing is (the common case)
             slots = self._drain(now, adjust=True)
         else:
             return []

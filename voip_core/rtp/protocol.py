@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from voip_core.datagram import (
     RECEIVE_BUFFER_BYTES,
+    SocketDatagramTransport,
     attach_datagram_socket,
     tune_datagram_transport,
 )
@@ -193,6 +194,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         # One call's media fits the system's default receive buffer (about 208 KiB
         # on Linux): a dedicated socket keeps it and spares the calls that ask.
         tune_datagram_transport(transport, 0 if self.dedicated else RECEIVE_BUFFER_BYTES)
+        if self.dedicated and isinstance(transport, SocketDatagramTransport):
+            # A packet every 20 ms: a wake-up finds one, and a second read would fail.
+            transport.datagrams_per_wakeup = 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
