@@ -6,8 +6,11 @@ socket of its own for RTP, places the call over SIP (INVITE with a PCMU
 offer, 200, ACK on one SIP socket), and then, for :data:`STREAM_S` seconds,
 sends a packet every 20 ms on every call: 1 s of a 400 Hz tone, then 1 s of
 silence, over and over. The calls' packets are spread evenly over each 20
-ms. The echo app sends each utterance back once 0.5 s of silence has ended
-it, so every call receives and sends. At the end every call gets a BYE.
+ms, and their tone/silence cycles evenly over its 2 s (callers do not speak
+in unison; until 2026-11 every call's tone started at once, which loads the
+server in bursts: all utterances end, and all echoes start, within 20 ms).
+The echo app sends each utterance back once 0.5 s of silence has ended it,
+so every call receives and sends. At the end every call gets a BYE.
 
 For each step (N in :data:`COUNTS`, rising until a step fails):
 
@@ -60,7 +63,7 @@ from voip_core.sdp import SessionDescription
 from voip_core.sip import parse_message
 
 HOST = "127.0.0.1"
-COUNTS = (50, 100, 200, 300, 400, 500, 600, 800)
+COUNTS = (50, 100, 150, 200, 250, 300, 400, 500, 600, 800)
 STREAM_S = 8.0
 PACKET_S = 0.02
 #: Tone, then silence, each this long.
@@ -181,18 +184,19 @@ def _stream(calls: list[_Call]) -> tuple[int, list[float]]:
                     _, second, sequence, timestamp, _ = unpack(data)
                     call.received.append((now(), sequence, timestamp, bool(second & 0x80)))
 
+    # Each call is at its own point of the tone/silence cycle: callers do not speak in unison.
+    phases = [(call.index * 2 * spurt) // count for call in calls]
     for tick in range(ticks):
-        voiced = (tick // spurt) % 2 == 0
-        payload_index = tick % spurt
-        for call in calls:
+        for call, phase in zip(calls, phases, strict=True):
             due = start + tick * PACKET_S + call.index * PACKET_S / count
             wait = due - now()
             if wait > 0:
                 drain(wait)
             behind.append(max(0.0, now() - due))
-            marker = 0x80 if tick % spurt == 0 else 0
+            cycle = tick + phase
+            marker = 0x80 if cycle % spurt == 0 or tick == 0 else 0
             header = _HEADER.pack(0x80, marker, tick & 0xFFFF, (160 * tick) & 0xFFFFFFFF, call.ssrc)
-            payload = tone[payload_index] if voiced else silence
+            payload = tone[cycle % spurt] if (cycle // spurt) % 2 == 0 else silence
             call.sock.sendto(header + payload, call.remote)
             sent += 1
     end = now() + 1.5  # the last echoes

@@ -33,7 +33,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 __all__ = [
     "DATAGRAMS_PER_WAKEUP",
@@ -45,6 +46,14 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class _Reader(Protocol):
+    """What watches a transport's socket: the loop, or a reader standing in for it."""
+
+    def add_reader(self, fd: int, callback: Callable[[], object], /) -> Any: ...
+    def remove_reader(self, fd: int, /) -> bool: ...
+
 
 #: Bytes asked of each ``recvfrom``: one more than the largest UDP payload.
 DATAGRAM_READ_SIZE = 65536
@@ -105,9 +114,11 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         protocol: asyncio.DatagramProtocol,
         *,
         send_sock: socket.socket | None = None,
+        reader: _Reader | None = None,
     ) -> None:
         super().__init__()
         self._loop = loop
+        self._reader: _Reader = reader or loop
         self._sock = sock
         self._send_sock = send_sock or sock
         self._protocol = protocol
@@ -124,7 +135,7 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         self._extra = {"socket": self._send_sock, "sockname": self._send_sock.getsockname()}
         sock.setblocking(False)
         self._send_sock.setblocking(False)
-        loop.add_reader(sock.fileno(), self._read_ready)
+        self._reader.add_reader(sock.fileno(), self._read_ready)
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return self._extra.get(name, default)
@@ -175,7 +186,7 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
         if self._closing:
             return
         self._closing = True
-        self._loop.remove_reader(self._sock.fileno())
+        self._reader.remove_reader(self._sock.fileno())
         self._sock.close()
         self._send_sock.close()
         self._loop.call_soon(self._protocol.connection_lost, None)
@@ -185,7 +196,7 @@ class SocketDatagramTransport(asyncio.DatagramTransport):
 
 
 def attach_datagram_socket(
-    sock: socket.socket, protocol: asyncio.DatagramProtocol
+    sock: socket.socket, protocol: asyncio.DatagramProtocol, *, reader: _Reader | None = None
 ) -> asyncio.DatagramTransport | asyncio.Task[Any]:
     """Put a bound UDP socket on the running loop, delivering to ``protocol``.
 
@@ -193,10 +204,12 @@ def attach_datagram_socket(
     :class:`SocketDatagramTransport` (``connection_made`` has run);
     elsewhere a task that makes asyncio's transport (``connection_made``
     runs when it does; the caller closes ``sock`` if the task fails).
+    ``reader`` watches the socket instead of the loop (its ``add_reader``
+    and ``remove_reader``): :class:`voip_core.rtp.clock.MediaReader`.
     """
     loop = asyncio.get_running_loop()
     try:
-        transport = SocketDatagramTransport(loop, sock, protocol)
+        transport = SocketDatagramTransport(loop, sock, protocol, reader=reader)
     except NotImplementedError:  # no add_reader: the proactor loop
         sock.setblocking(False)
         return loop.create_task(loop.create_datagram_endpoint(lambda: protocol, sock=sock))

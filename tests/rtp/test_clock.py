@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voip_core.rtp.clock import MediaClock
+from voip_core.rtp.clock import MediaClock, MediaReader
+from voip_core.rtp.packet import RTPPacket
+from voip_core.rtp.protocol import RealtimeTransportProtocol
+from voip_core.rtp.session import Session
+from voip_core.sdp import MediaDescription
+from voip_core.sdp.negotiation import MediaFormat
 
 
 class _ManualLoop:
@@ -198,3 +204,40 @@ async def test_one_clock_per_loop() -> None:
     done = loop.create_future()
     clock.at(loop.time() + 0.005, done.set_result, "ran")
     assert await asyncio.wait_for(done, 1) == "ran"
+
+
+async def test_calls_sockets_are_read_in_batches() -> None:
+    """A burst to two calls' sockets comes in few batches; closing them lets the reader go."""
+    loop = asyncio.get_running_loop()
+    reader = MediaReader.of(loop)
+    if reader is None:
+        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    pcmu = MediaFormat(payload_type=0, encoding_name="PCMU", clock_rate=8000)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    host, port = sender.getsockname()
+    endpoints, calls = [], []
+    for _ in range(2):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        rtp = RealtimeTransportProtocol.on_socket(sock)
+        endpoints.append(rtp)
+        media = MediaDescription.for_formats([pcmu], port=port, address=host)
+        calls.append(Session(rtp=rtp, media=media))
+    before = reader.batches
+    for number in range(10):
+        for rtp in endpoints:
+            packet = RTPPacket(payload_type=0, sequence_number=number, timestamp=160, ssrc=9)
+            sender.sendto(packet.serialize(), rtp.local_address)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if all(call.packets_received == 10 for call in calls):
+            break
+    assert [call.packets_received for call in calls] == [10, 10]
+    # One datagram per socket per batch: ten batches took all twenty.
+    assert reader.batches - before <= 12
+    for call, rtp in zip(calls, endpoints, strict=True):
+        call.close()  # a call's own endpoint closes with it
+        assert rtp.transport is None or rtp.transport.is_closing()
+    assert not reader._selector.get_map() and not reader._watching
+    sender.close()

@@ -33,6 +33,7 @@ from voip_core.datagram import (
     tune_datagram_transport,
 )
 from voip_core.errors import ParseError, VoIPError
+from voip_core.rtp.clock import MediaReader
 from voip_core.rtp.packet import RTPPacket
 
 if TYPE_CHECKING:
@@ -94,6 +95,12 @@ def _rtcp_started(sock: socket.socket, task: asyncio.Task[Any]) -> None:
     _starting.discard(task)
     if task.cancelled() or task.exception() is not None:
         sock.close()
+
+
+#: Bytes read per datagram on a call's own RTP socket: RTP audio over UDP stays
+#: under the path MTU (about 1500 octets), so 8 KiB loses nothing real, and a
+#: smaller buffer costs the allocator less than the 64 KiB a shared socket reads.
+RTP_READ_SIZE = 8192
 
 
 def _normalise(address: tuple[object, ...]) -> Address:
@@ -159,7 +166,9 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         protocol._rtcp_socket = rtcp_socket
         if on_close is not None:
             protocol._on_close.append(on_close)
-        starting = attach_datagram_socket(sock, protocol)
+        # Read in batches with the other calls' sockets (see MediaReader).
+        reader = MediaReader.of(asyncio.get_running_loop())
+        starting = attach_datagram_socket(sock, protocol, reader=reader)
         if isinstance(starting, asyncio.Task):
             protocol._starting = starting
             _starting.add(starting)
@@ -197,6 +206,7 @@ class RealtimeTransportProtocol(asyncio.DatagramProtocol):
         if self.dedicated and isinstance(transport, SocketDatagramTransport):
             # A packet every 20 ms: a wake-up finds one, and a second read would fail.
             transport.datagrams_per_wakeup = 1
+            transport.read_size = RTP_READ_SIZE
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
