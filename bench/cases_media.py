@@ -35,6 +35,9 @@ buffer starts a new stream (a reset once every 8192 packets).
     case drives once the loop is stopped (:class:`_SteppedLoop`): ``call_at``
     still makes an :class:`asyncio.TimerHandle` and keeps it in a heap, but
     the loop's select and its ready queue are not in the figure.
+``media: AudioCall.packet_received PCMU, use_codec_rate``
+    The same with :attr:`AudioCall.use_codec_rate` (the app hears 8 kHz: no
+    resampling; what :class:`EchoCall` does).
 
 ``MEASURED["media: outbound pacing under load"]``: real time, one event
 loop per scenario. N AudioCall senders (PCMU, 20 ms packets, each on its own
@@ -301,22 +304,28 @@ class _BenchCall(AudioCall):
     supported_codecs = (PCMU,)
 
 
+class _NativeRateCall(_BenchCall):
+    use_codec_rate = True
+
+
 class _PacketReceivedSteps:
     """One call: the clock to the next arrival, ``packet_received``, timers up to the next."""
 
-    def __init__(self, arrivals: list[tuple[float, RTPPacket]]) -> None:
+    def __init__(
+        self, arrivals: list[tuple[float, RTPPacket]], app: type[_BenchCall] = _BenchCall
+    ) -> None:
         loop = _SteppedLoop()
-        self.call = loop.run_until_complete(self._open())
+        self.call = loop.run_until_complete(self._open(app))
         loop.step_from(0.0)
         self._loop = loop
         self._ring = _Ring(arrivals, RING * PACKET_S)
 
     @staticmethod
-    async def _open() -> _BenchCall:
+    async def _open(app: type[_BenchCall]) -> _BenchCall:
         rtp = await RealtimeTransportProtocol.bind(HOST, 0)
         # Where it would send; nothing is sent.
         media = MediaDescription.for_formats([PCMU.media_format()], port=9, address=HOST)
-        call = _BenchCall(rtp=rtp, media=media)
+        call = app(rtp=rtp, media=media)
         rtp.close()  # packets are handed to packet_received directly
         await asyncio.sleep(0)
         return call
@@ -334,6 +343,9 @@ CASES: dict[str, Callable[[], object]] = {
     "media: jitter buffer push+pop, 5% reordered": _JitterBufferSteps(_REORDERED),
     "media: DTMFReceiver.feed": _DTMFSteps(),
     "media: AudioCall.packet_received PCMU": _PacketReceivedSteps(_IN_ORDER),
+    "media: AudioCall.packet_received PCMU, use_codec_rate": _PacketReceivedSteps(
+        _IN_ORDER, _NativeRateCall
+    ),
 }
 
 

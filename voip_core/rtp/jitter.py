@@ -69,7 +69,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from voip_core.rtp.packet import RTPPacket, sequence_distance, timestamp_distance
+from voip_core.rtp.packet import RTPPacket
 
 __all__ = ["JitterBuffer", "JitterBufferStats", "Slot"]
 
@@ -378,8 +378,11 @@ class JitterBuffer:
             self._start(packet, arrival)
             return
         highest_timestamp = self._highest_timestamp
-        step = sequence_distance(self._highest, packet.sequence_number)
-        timestamp = highest_timestamp + timestamp_distance(highest_timestamp, packet.timestamp)
+        # sequence_distance and timestamp_distance, inline: this runs per packet.
+        step = ((packet.sequence_number - self._highest + 0x8000) & 0xFFFF) - 0x8000
+        timestamp = highest_timestamp + (
+            ((packet.timestamp - highest_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        )
         if (
             step > self.max_sequence_jump
             or -step > self.max_sequence_jump
