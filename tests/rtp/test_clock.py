@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voip_core.rtp import clock as clock_module
 from voip_core.rtp.clock import MediaClock, MediaReader
 from voip_core.rtp.packet import RTPPacket
 from voip_core.rtp.protocol import RealtimeTransportProtocol
@@ -241,3 +244,28 @@ async def test_calls_sockets_are_read_in_batches() -> None:
         assert rtp.transport is None or rtp.transport.is_closing()
     assert not reader._selector.get_map() and not reader._watching
     sender.close()
+
+
+def test_a_finished_loop_leaves_no_clock_reader_or_descriptor_behind() -> None:
+    """The per-loop clock and reader hold their loop weakly: both go with it, and the fd."""
+
+    async def a_call() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        rtp = RealtimeTransportProtocol.on_socket(sock)
+        loop = asyncio.get_running_loop()
+        MediaClock.of(loop).at(loop.time(), lambda _: None)
+        await asyncio.sleep(0.005)
+        rtp.close()
+        await asyncio.sleep(0)
+
+    asyncio.run(a_call())
+    gc.collect()
+    clocks, readers = len(clock_module._clocks), len(clock_module._readers)
+    descriptors = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(5):
+        asyncio.run(a_call())
+    gc.collect()
+    assert len(clock_module._clocks) <= clocks and len(clock_module._readers) <= readers
+    if descriptors is not None:
+        assert len(os.listdir("/proc/self/fd")) <= descriptors

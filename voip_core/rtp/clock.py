@@ -66,15 +66,17 @@ class MediaClock:
         "__weakref__",
         "_armed",
         "_heap",
+        "_loop",
         "_order",
         "_timer",
-        "loop",
         "tolerance",
         "wakeups",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, tolerance: float = default_tolerance):
-        self.loop = loop
+        # Weakly: the clock is kept per loop in a WeakKeyDictionary, which a
+        # strong reference back would keep (and the loop with it) for ever.
+        self._loop = weakref.ref(loop)
         self.tolerance = tolerance
         self._heap: list[Entry] = []
         self._order = itertools.count()
@@ -82,6 +84,14 @@ class MediaClock:
         self._armed = float("inf")  # when the loop timer fires (inf: none armed)
         #: How many times the loop timer has fired.
         self.wakeups = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the clock runs on."""
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the media clock's event loop is gone")
+        return loop
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
@@ -163,7 +173,7 @@ class MediaReader:
     default_interval = 0.002
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = default_interval):
-        self.loop = loop
+        self._loop = weakref.ref(loop)  # weakly, as MediaClock does
         self.interval = interval
         self._selector = selectors.DefaultSelector()
         self._descriptor = self._selector.fileno()
@@ -181,6 +191,14 @@ class MediaReader:
                 return None
             reader = _readers[loop] = cls(loop)
         return reader
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop that watches the reader."""
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the media reader's event loop is gone")
+        return loop
 
     def add_reader(self, descriptor: int, callback: Callable[[], object]) -> None:
         """Call ``callback()`` when ``descriptor`` is readable (in the next batch)."""
