@@ -50,6 +50,14 @@ _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
 )
 
 
+def _alive(loop: weakref.ref[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    """The loop a clock or reader holds weakly (per loop, they must not keep it alive)."""
+    held = loop()
+    if held is None:
+        raise RuntimeError("the event loop of this media clock or reader is gone")
+    return held
+
+
 class MediaClock:
     """The due times of every call's media on one event loop, behind one loop timer.
 
@@ -88,10 +96,7 @@ class MediaClock:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The event loop the clock runs on."""
-        loop = self._loop()
-        if loop is None:
-            raise RuntimeError("the media clock's event loop is gone")
-        return loop
+        return _alive(self._loop)
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
@@ -195,10 +200,7 @@ class MediaReader:
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The event loop that watches the reader."""
-        loop = self._loop()
-        if loop is None:
-            raise RuntimeError("the media reader's event loop is gone")
-        return loop
+        return _alive(self._loop)
 
     def add_reader(self, descriptor: int, callback: Callable[[], object]) -> None:
         """Call ``callback()`` when ``descriptor`` is readable (in the next batch)."""
