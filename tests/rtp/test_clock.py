@@ -269,3 +269,23 @@ def test_a_finished_loop_leaves_no_clock_reader_or_descriptor_behind() -> None:
     assert len(clock_module._clocks) <= clocks and len(clock_module._readers) <= readers
     if descriptors is not None:
         assert len(os.listdir("/proc/self/fd")) <= descriptors
+
+
+async def test_watching_a_descriptor_again_replaces_its_callback() -> None:
+    reader = MediaReader.of(asyncio.get_running_loop())
+    if reader is None:
+        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    left, right = socket.socketpair()
+    heard: list[str] = []
+    reader.add_reader(right.fileno(), lambda: heard.append("first") or right.recv(16))
+    reader.add_reader(right.fileno(), lambda: heard.append("second") or right.recv(16))
+    left.send(b"x")
+    for _ in range(50):
+        await asyncio.sleep(0.005)
+        if heard:
+            break
+    assert heard == ["second"]
+    assert reader.remove_reader(right.fileno())
+    assert not reader.remove_reader(right.fileno())
+    left.close()
+    right.close()

@@ -5,7 +5,7 @@ Each call sends a packet every 20 ms and plays a received frame out every
 a loop carrying hundreds of calls spends much of its time on the timers
 themselves: making handles, keeping them in the loop's heap (whose
 comparisons run in Python), and waking up once per packet. The clock keeps
-the calls' due times in a heap of its own, of plain tuples (compared in C),
+the calls' due times in a heap of its own, of plain lists (compared in C),
 arms one loop timer for the earliest, and when it fires runs every entry
 that is due within :attr:`MediaClock.tolerance` of then. Under load one
 wake-up serves many calls; an entry runs at most ``tolerance`` early and,
@@ -203,8 +203,14 @@ class MediaReader:
         return _alive(self._loop)
 
     def add_reader(self, descriptor: int, callback: Callable[[], object]) -> None:
-        """Call ``callback()`` when ``descriptor`` is readable (in the next batch)."""
-        self._selector.register(descriptor, selectors.EVENT_READ, callback)
+        """Call ``callback()`` when ``descriptor`` is readable (in the next batch).
+
+        A descriptor already watched gets the new callback, as with the loop's own.
+        """
+        try:
+            self._selector.register(descriptor, selectors.EVENT_READ, callback)
+        except KeyError:
+            self._selector.modify(descriptor, selectors.EVENT_READ, callback)
         if not self._watching and self._resuming is None:
             self._watch()
 
