@@ -289,3 +289,38 @@ async def test_watching_a_descriptor_again_replaces_its_callback() -> None:
     assert not reader.remove_reader(right.fileno())
     left.close()
     right.close()
+
+
+async def test_a_failing_socket_callback_is_logged_and_the_batch_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reader = MediaReader.of(asyncio.get_running_loop())
+    if reader is None:
+        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    pairs = [socket.socketpair() for _ in range(3)]
+    heard: list[int] = []
+
+    def reading(index: int, sock: socket.socket) -> Callable[[], None]:
+        def callback() -> None:
+            sock.recv(16)
+            if index == 1:
+                raise RuntimeError("broken handler")
+            heard.append(index)
+
+        return callback
+
+    for index, (_, right) in enumerate(pairs):
+        reader.add_reader(right.fileno(), reading(index, right))
+    with caplog.at_level(logging.ERROR, logger="voip_core.rtp.clock"):
+        for left, _ in pairs:
+            left.send(b"x")
+        for _ in range(50):
+            await asyncio.sleep(0.005)
+            if len(heard) == 2:
+                break
+    assert sorted(heard) == [0, 2]
+    assert "broken handler" in caplog.text
+    for left, right in pairs:
+        reader.remove_reader(right.fileno())
+        left.close()
+        right.close()
