@@ -562,7 +562,9 @@ async def test_a_long_reply_is_resampled_as_it_is_sent():
     await asyncio.sleep(0.3)
     # Only what the next packets need has gone through the resampler (8 kHz side).
     assert len(speaker._outbound.fifo) <= speaker.resample_ahead_packets * 160
-    assert 9.5 < speaker.outbound_queued < 9.9
+    # What is queued is what was given less what went (the filter holds 2 ms).
+    assert speaker.packets_sent > 0
+    assert abs(speaker.outbound_queued - (10.0 - 0.02 * speaker.packets_sent)) < 0.005
     speaker.cancel_outbound_audio()
     assert speaker.outbound_queued == 0.0
     transport.close()
@@ -591,8 +593,11 @@ async def test_a_player_that_queues_more_when_told_keeps_one_stream():
     assert all(
         (b.sequence_number - a.sequence_number) % 65536 == 1 for a, b in itertools.pairwise(packets)
     )
-    # Each piece waits one packet time after the last packet of the one before.
-    assert all((b.timestamp - a.timestamp) % 2**32 == 160 for a, b in itertools.pairwise(packets))
+    # Each piece follows one packet time after the last packet of the one before
+    # (two, when the loop was late to see the piece end: the stream notes the gap).
+    steps = [(b.timestamp - a.timestamp) % 2**32 for a, b in itertools.pairwise(packets)]
+    assert all(step in (160, 320) for step in steps)
+    assert steps.count(160) >= 12  # within each piece, always one packet apart
     transport.close()
     rtp.close()
 
