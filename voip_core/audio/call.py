@@ -263,6 +263,11 @@ class AudioCall(Session):
             )
         now = self._event_loop().time()
         buffer.push(packet, now)
+        entry = self._playout_entry
+        if entry is not None and now < entry[0]:
+            due = buffer.next_due
+            if due is not None and entry[0] <= due:
+                return  # nothing is due before the play-out already armed (the common case)
         self._play_out(buffer.pop(now))
 
     def _play_out(self, slots: list[Slot]) -> None:
@@ -293,7 +298,8 @@ class AudioCall(Session):
         self._playout_entry = None
         if self.jitter_buffer is not None:
             # The clock may run it a little early: what is due then is due now.
-            self._play_out(self.jitter_buffer.pop(max(due, self._event_loop().time())))
+            now = self._event_loop().time()
+            self._play_out(self.jitter_buffer.pop(due if due > now else now))
 
     @property
     def late_or_duplicate_packets(self) -> int:

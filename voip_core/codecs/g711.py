@@ -105,6 +105,13 @@ class _TableDecoder(FrameDecoder):
     def _decode(self, payload: bytes) -> FloatArray:
         return self._table.take(np.frombuffer(payload, np.uint8))
 
+    def decode(self, payload: bytes) -> FloatArray:
+        # FrameDecoder.decode with _decode inline: one call less, per packet.
+        pcm = self._table.take(np.frombuffer(payload, np.uint8))
+        self._last = pcm
+        self._lost_in_a_row = 0
+        return pcm
+
 
 class _G711(RTPCodec):
     clock_rate: ClassVar[int] = 8000

@@ -60,7 +60,6 @@ from types import MappingProxyType
 from typing import ClassVar, Self, TypeAlias, TypeVar
 
 from voip_core.errors import ParseError
-from voip_core.rtp.packet import timestamp_distance
 
 __all__ = [
     "CODEC_IMPAIRMENTS",
@@ -1042,20 +1041,26 @@ class ReceiverStatistics:
         Raises:
             ValueError: ``sequence_number`` is not 16-bit.
         """
-        if not 0 <= sequence_number <= _SEQUENCE_MASK:
-            raise ValueError(f"sequence_number must be 0..65535, got {sequence_number}")
-        if not self._heard:
-            self._heard = True
-            self._init_sequence(sequence_number)
-            self.max_sequence = (sequence_number - 1) & _SEQUENCE_MASK
-            self.probation = self.min_sequential
-        if not self._update_sequence(sequence_number):
-            return False
+        if sequence_number == self.max_sequence + 1 and not self.probation and self._heard:
+            # The next packet, no wrap (what _update_sequence does for it): this runs per packet.
+            self.max_sequence = sequence_number
+            self.received += 1
+        else:
+            if not 0 <= sequence_number <= _SEQUENCE_MASK:
+                raise ValueError(f"sequence_number must be 0..65535, got {sequence_number}")
+            if not self._heard:
+                self._heard = True
+                self._init_sequence(sequence_number)
+                self.max_sequence = (sequence_number - 1) & _SEQUENCE_MASK
+                self.probation = self.min_sequential
+            if not self._update_sequence(sequence_number):
+                return False
         last_arrival = self._last_arrival
         if last_arrival is not None:
-            # D(i, j) = (Rj - Ri) - (Sj - Si), in timestamp units [RFC 3550 §6.4.1].
-            difference = (arrival - last_arrival) * self.clock_rate - timestamp_distance(
-                self._last_timestamp, timestamp
+            # D(i, j) = (Rj - Ri) - (Sj - Si), in timestamp units [RFC 3550 §6.4.1]; the
+            # timestamps' distance as timestamp_distance gives it, inline.
+            difference = (arrival - last_arrival) * self.clock_rate - (
+                ((timestamp - self._last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             )
             self.jitter += (abs(difference) - self.jitter) * _JITTER_GAIN
         self._last_arrival = arrival
