@@ -246,6 +246,47 @@ async def test_calls_sockets_are_read_in_batches() -> None:
     sender.close()
 
 
+async def test_steady_traffic_is_polled_without_touching_the_loops_watch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While every poll finds a datagram, the loop's watch stays off; an idle poll restores it."""
+    loop = asyncio.get_running_loop()
+    reader = MediaReader.of(loop)
+    if reader is None:
+        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    heard: list[bytes] = []
+    reader.add_reader(right.fileno(), lambda: heard.append(right.recv(16)))
+    watches: list[bool] = []
+    monkeypatch.setattr(loop, "add_reader", lambda *args: watches.append(True))
+    monkeypatch.setattr(loop, "remove_reader", lambda *args: watches.append(False))
+
+    def poll_scheduled() -> bool:
+        """Whether the reader asked the clock for its next poll; the test runs it instead."""
+        entry = reader._resuming
+        if entry is None:
+            return False
+        MediaClock.cancel(entry)
+        reader._resuming = None
+        return True
+
+    left.send(b"0")
+    reader._ready()  # as the loop does when the first datagram comes
+    assert watches == [False] and poll_scheduled()
+    for number in range(1, 6):  # a datagram came in every interval
+        left.send(str(number).encode())
+        reader._resume()
+        assert poll_scheduled()
+    assert heard == [str(number).encode() for number in range(6)]
+    assert watches == [False]  # the loop's watch was left alone meanwhile
+    reader._resume()  # an interval without a datagram: the loop watches again
+    assert watches == [False, True] and reader._watching and not poll_scheduled()
+    monkeypatch.undo()
+    assert reader.remove_reader(right.fileno())
+    left.close()
+    right.close()
+
+
 def test_a_finished_loop_leaves_no_clock_reader_or_descriptor_behind() -> None:
     """The per-loop clock and reader hold their loop weakly: both go with it, and the fd."""
 

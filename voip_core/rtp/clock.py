@@ -163,10 +163,12 @@ class MediaReader:
     on the packet. The reader watches the sockets with a selector of its
     own, whose descriptor the loop watches. When something arrives it reads
     one datagram from every socket that has one, then stops watching for
-    :attr:`interval` (resumed through the :class:`MediaClock`, so under
-    load the resumption shares a wake-up the clock has anyway). A packet
-    so waits at most ``interval`` longer in its socket: the jitter buffer
-    takes that in its stride.
+    :attr:`interval`. Then (through the :class:`MediaClock`, so under load
+    on a wake-up the clock has anyway) it reads the next batch if one has
+    come, and so on; only when nothing has come does the loop watch again.
+    A packet so waits at most ``interval`` longer in its socket: the jitter
+    buffer takes that in its stride. A batch reads at most
+    :attr:`batch_limit` sockets before the clock's due entries get their turn.
 
     It has the loop's ``add_reader`` and ``remove_reader``, which is all
     :class:`~voip_core.datagram.SocketDatagramTransport` asks of a loop.
@@ -176,6 +178,12 @@ class MediaReader:
 
     #: The default :attr:`interval`: 2 ms, a tenth of a packet.
     default_interval = 0.002
+    #: Most sockets read in one go. With hundreds of calls a whole batch takes
+    #: milliseconds; the sockets past this many are read after the media clock
+    #: has run what became due meanwhile (packets to send on time, play-out),
+    #: rather than holding it back: a received packet can wait, the jitter
+    #: buffer is there for that.
+    batch_limit = 64
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = default_interval):
         self._loop = weakref.ref(loop)  # weakly, as MediaClock does
@@ -237,22 +245,40 @@ class MediaReader:
             self.loop.remove_reader(self._descriptor)
 
     def _ready(self) -> None:
+        """The loop saw a datagram: read this batch, then poll again after the interval."""
         self._unwatch()
+        self._read(self._selector.select(0))
+
+    def _read(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
         self.batches += 1
+        more = len(ready) > self.batch_limit
         try:
-            for key, _ in self._selector.select(0):
+            for key, _ in ready[: self.batch_limit] if more else ready:
                 try:
                     key.data()
                 except Exception:
                     logger.exception("media reader: %r failed", key.data)
         finally:
             if self._selector.get_map():
-                clock = MediaClock.of(self.loop)
-                self._resuming = clock.at(self.loop.time() + self.interval, self._resume)
+                loop = self.loop
+                # The rest of a long batch comes after what is due meanwhile.
+                when = loop.time() + (0.0 if more else self.interval)
+                self._resuming = MediaClock.of(loop).at(when, self._resume)
 
     def _resume(self, _: object = None) -> None:
+        """The interval is over: read what came meanwhile, or have the loop watch again.
+
+        Under load something has always come, so the reader polls on the
+        clock's wake-ups and the loop's watch is not touched (each change of
+        it is a system call, and more work for the loop's own selector).
+        """
         self._resuming = None
-        if self._selector.get_map() and not self._watching:
+        if not self._selector.get_map() or self._watching:
+            return
+        ready = self._selector.select(0)
+        if ready:
+            self._read(ready)
+        else:
             self._watch()
 
 
