@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voip_core.errors import ParseError
+from voip_core.rtp.packet import timestamp_distance
 from voip_core.rtp.rtcp import (
     CODEC_IMPAIRMENTS,
     NTP_UNIX_OFFSET,
@@ -486,6 +487,63 @@ def test_sequence_wrap_counts_a_cycle() -> None:
     block = stats.report_block(now=0.0)
     assert block is not None
     assert block.highest_sequence == 0x0001_0001
+
+
+def _counted_as_rfc_3550_appendix_a_writes_it(
+    stats: ReceiverStatistics, sequence_number: int, timestamp: int, arrival: float
+) -> bool:
+    """``packet_received`` without its inline in-order case: init_seq, update_seq, jitter."""
+    if not stats._heard:
+        stats._heard = True
+        stats._init_sequence(sequence_number)
+        stats.max_sequence = (sequence_number - 1) & 0xFFFF
+        stats.probation = stats.min_sequential
+    if not stats._update_sequence(sequence_number):
+        return False
+    if stats._last_arrival is not None:
+        difference = (arrival - stats._last_arrival) * stats.clock_rate - timestamp_distance(
+            stats._last_timestamp, timestamp
+        )
+        stats.jitter += (abs(difference) - stats.jitter) / 16
+    stats._last_arrival = arrival
+    stats._last_timestamp = timestamp
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.one_of(st.integers(0xFFE0, 0xFFFF), st.integers(0, 0xFFFF)),  # wraps, too
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([1, 1, 1, 1, 0, 2, -1, -5, 3000, -3000, 40000]),
+            st.integers(-2000, 2000),
+            st.floats(0.0, 0.1),
+        ),
+        max_size=60,
+    ),
+)
+def test_the_in_order_shortcut_counts_as_the_rfc_does(
+    start: int, steps: list[tuple[int, int, float]]
+) -> None:
+    """In order, wrapping, reordered, duplicated, jumping: every figure as without the shortcut."""
+    fast = ReceiverStatistics(ssrc=5, clock_rate=8000)
+    reference = ReceiverStatistics(ssrc=5, clock_rate=8000)
+    sequence, timestamp, arrival = start, 0xFFFF_FF00, 0.0
+    for step, jitter, gap in steps:
+        sequence = (sequence + step) & 0xFFFF
+        timestamp = (timestamp + 160 * step + jitter) & 0xFFFF_FFFF
+        arrival += gap
+        assert fast.packet_received(
+            sequence, timestamp, arrival
+        ) == _counted_as_rfc_3550_appendix_a_writes_it(reference, sequence, timestamp, arrival)
+        assert (fast.received, fast.max_sequence, fast.cycles, fast.probation) == (
+            reference.received,
+            reference.max_sequence,
+            reference.cycles,
+            reference.probation,
+        )
+        assert (fast.base_sequence, fast.restarts) == (reference.base_sequence, reference.restarts)
+        assert fast.jitter == pytest.approx(reference.jitter)
 
 
 def test_probation_needs_min_sequential_packets_in_order() -> None:
