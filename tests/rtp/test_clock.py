@@ -287,6 +287,45 @@ async def test_steady_traffic_is_polled_without_touching_the_loops_watch(
     right.close()
 
 
+async def test_a_long_batch_is_read_in_parts_with_the_due_entries_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past ``batch_limit`` sockets the reader hands over to the clock, which comes back at once."""
+    loop = asyncio.get_running_loop()
+    reader = MediaReader.of(loop)
+    if reader is None:
+        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    monkeypatch.setattr(reader, "batch_limit", 2)
+    monkeypatch.setattr(loop, "add_reader", lambda *args: None)
+    monkeypatch.setattr(loop, "remove_reader", lambda *args: None)
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(5)]
+    heard: list[int] = []
+
+    def reading(index: int, sock: socket.socket) -> Callable[[], None]:
+        return lambda: heard.append(index) if sock.recv(16) else None
+
+    for index, (left, right) in enumerate(pairs):
+        reader.add_reader(right.fileno(), reading(index, right))
+        left.send(b"x")
+    parts: list[int] = []
+    reader._ready()
+    while reader._resuming is not None:
+        entry = reader._resuming
+        parts.append(len(heard))
+        if entry[0] > loop.time():  # the whole batch is read: the next poll is an interval on
+            assert entry[0] - loop.time() > reader.interval / 2
+            break
+        MediaClock.cancel(entry)  # the test runs it instead of the clock
+        reader._resume()
+    assert parts == [2, 4, 5]
+    assert sorted(heard) == [0, 1, 2, 3, 4]
+    monkeypatch.undo()
+    for left, right in pairs:
+        reader.remove_reader(right.fileno())
+        left.close()
+        right.close()
+
+
 def test_a_finished_loop_leaves_no_clock_reader_or_descriptor_behind() -> None:
     """The per-loop clock and reader hold their loop weakly: both go with it, and the fd."""
 
