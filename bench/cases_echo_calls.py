@@ -2,7 +2,10 @@
 
 `voip serve --app echo` runs as a subprocess (one process, so at most one
 core). This process is the load generator: for each of N calls it has a UDP
-socket of its own for RTP, places the call over SIP (INVITE with a PCMU
+socket of its own for RTP, on an even port with the odd one above bound for
+RTCP (until 2026-11-25 it took any port, so the server's RTCP to port + 1
+could land on another call's socket, or on the SIP socket, which then
+failed to parse it), places the call over SIP (INVITE with a PCMU
 offer, 200, ACK on one SIP socket), and then, for :data:`STREAM_S` seconds,
 sends a packet every 20 ms on every call: 1 s of a 400 Hz tone, then 1 s of
 silence, over and over. The calls' packets are spread evenly over each 20
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import selectors
 import socket
 import statistics
@@ -68,6 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench is no package
 from cases_calls import _cpu_seconds, _percentile, _start_server
 
 from voip_core.codecs import PCMU
+from voip_core.errors import ParseError
 from voip_core.sdp import SessionDescription
 from voip_core.sip import parse_message
 
@@ -93,13 +98,32 @@ def _payloads() -> tuple[list[bytes], bytes]:
     return frames, encoder.encode(np.zeros(160, np.float32))
 
 
+def _port_pair() -> tuple[socket.socket, socket.socket]:
+    """Two UDP sockets on an even port and the odd one above it (tried from a random start)."""
+    low, count = 20000, 20000
+    start = random.randrange(count)
+    for attempt in range(count):
+        port = low + 2 * ((start + attempt) % count)
+        pair = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+        try:
+            pair[0].bind((HOST, port))
+            pair[1].bind((HOST, port + 1))
+        except OSError:
+            for sock in pair:
+                sock.close()
+            continue
+        return pair[0], pair[1]
+    raise OSError(f"no free pair of UDP ports on {HOST}")
+
+
 class _Call:
     """One call of the load: its RTP socket, what it sends, what comes back."""
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
+        # RTP on an even port and RTCP on the one above [RFC 3550 §11], as a phone
+        # binds them: the server's RTCP to port + 1 must not reach another socket.
+        self.sock, self.rtcp = _port_pair()
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.call_id = f"echo-load-{index}-{time.monotonic_ns()}@{HOST}"
@@ -137,7 +161,10 @@ def _answers(sip: socket.socket, wanted: int, seconds: float) -> list[Any]:
             data = sip.recv(65535)
         except TimeoutError:
             continue
-        message = parse_message(data)
+        try:
+            message = parse_message(data)
+        except ParseError:
+            continue  # not SIP: a stray datagram
         if not message.is_request and message.status_code >= 200:
             responses.append(message)
     return responses
@@ -245,6 +272,7 @@ def _step(count: int, server: Any, server_port: int) -> dict[str, Any]:
         sip.close()
         for call in calls:
             call.sock.close()
+            call.rtcp.close()
     echoed = lost = late = 0
     lateness: list[float] = []
     expected_utterances = math.floor(STREAM_S / (2 * SPURT_S)) - 1
