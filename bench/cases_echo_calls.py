@@ -77,7 +77,7 @@ from voip_core.sdp import SessionDescription
 from voip_core.sip import parse_message
 
 HOST = "127.0.0.1"
-COUNTS = (50, 100, 150, 200, 250, 300, 400, 500, 600, 800)
+COUNTS = (50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 1000)
 STREAM_S = 8.0
 PACKET_S = 0.02
 #: Tone, then silence, each this long.
