@@ -536,6 +536,82 @@ def test_any_packet_sequence_is_handled(
             assert current.packet is previous.next_packet
 
 
+class _DrainingBuffer(JitterBuffer):
+    """``pop`` without its shortcuts: every pop goes through ``_drain``, as the RFC logic reads."""
+
+    def pop(self, now: float) -> list[Slot]:
+        slots = self._pending
+        self._pending = []
+        slots += self._drain(now, adjust=True)
+        self._count(slots)
+        return slots
+
+
+def _slot_fields(slot: Slot) -> tuple[object, ...]:
+    return (
+        slot.packet,
+        slot.sequence_number,
+        slot.timestamp,
+        slot.playout_time,
+        slot.next_packet,
+        slot.inserted,
+        slot.stream,
+    )
+
+
+# A stream that mostly goes on in order, with bursts of jitter: long enough for the
+# schedule to shrink and stretch (at most once per adjust_interval slots).
+_streams = st.lists(
+    st.tuples(
+        st.sampled_from([1] * 12 + [2, 0, -1]),
+        st.just(STEP),
+        st.just(1),
+        st.just(False),
+        st.one_of(st.just(0.02), st.floats(0, 0.09)),
+        st.just(1),
+    ),
+    min_size=40,
+    max_size=160,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    events=st.one_of(_events, _streams),
+    start=st.integers(0, 65535),
+    pops=st.lists(st.floats(0, 0.1), max_size=160),
+)
+def test_pops_shortcuts_give_what_the_whole_drain_gives(
+    events: list[tuple[int, int, int, bool, float, int]], start: int, pops: list[float]
+) -> None:
+    """Same packets, same pop times: the same slots and statistics, shortcut or not."""
+    fast, reference = JitterBuffer(clock_rate=CLOCK_RATE), _DrainingBuffer(clock_rate=CLOCK_RATE)
+    number, timestamp, now = start, start * STEP, 0.0
+    for index, (sequence_step, timestamp_step, ssrc, marker, elapsed, _) in enumerate(events):
+        number += sequence_step
+        timestamp += timestamp_step
+        now += elapsed
+        item = packet(number, timestamp, ssrc=ssrc, marker=marker)
+        fast.push(item, now)
+        reference.push(item, now)
+        # Pop at arrival, then at the buffer's own due times (as AudioCall does) or later.
+        moments = [now] + [now + offset for offset in pops[index : index + 2]]
+        for moment in moments:
+            for _ in range(50):
+                due = fast.next_due
+                if due is None or due > moment:
+                    break
+                assert due == reference.next_due
+                assert list(map(_slot_fields, fast.pop(due))) == list(
+                    map(_slot_fields, reference.pop(due))
+                )
+            assert list(map(_slot_fields, fast.pop(moment))) == list(
+                map(_slot_fields, reference.pop(moment))
+            )
+    assert list(map(_slot_fields, fast.flush())) == list(map(_slot_fields, reference.flush()))
+    assert fast.stats == reference.stats
+
+
 @pytest.mark.parametrize("held_back", [0.012, 0.035, 0.06])
 def test_a_held_back_first_packet_moves_the_schedule_before_playout(held_back: float) -> None:
     # The sender's first packet left late (its first-packet work), the ones due
