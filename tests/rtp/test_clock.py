@@ -209,12 +209,17 @@ async def test_one_clock_per_loop() -> None:
     assert await asyncio.wait_for(done, 1) == "ran"
 
 
-async def test_calls_sockets_are_read_in_batches() -> None:
-    """A burst to two calls' sockets comes in few batches; closing them lets the reader go."""
-    loop = asyncio.get_running_loop()
+def _reader(loop: asyncio.AbstractEventLoop) -> MediaReader:
     reader = MediaReader.of(loop)
     if reader is None:
         pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    return reader
+
+
+async def test_calls_sockets_are_read_in_batches() -> None:
+    """A burst to two calls' sockets comes in few batches; closing them lets the reader go."""
+    loop = asyncio.get_running_loop()
+    reader = _reader(loop)
     pcmu = MediaFormat(payload_type=0, encoding_name="PCMU", clock_rate=8000)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.bind(("127.0.0.1", 0))
@@ -251,9 +256,7 @@ async def test_steady_traffic_is_polled_without_touching_the_loops_watch(
 ) -> None:
     """While every poll finds a datagram, the loop's watch stays off; an idle poll restores it."""
     loop = asyncio.get_running_loop()
-    reader = MediaReader.of(loop)
-    if reader is None:
-        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    reader = _reader(loop)
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     heard: list[bytes] = []
     reader.add_reader(right.fileno(), lambda: heard.append(right.recv(16)))
@@ -292,9 +295,7 @@ async def test_a_long_batch_is_read_in_parts_with_the_due_entries_between(
 ) -> None:
     """Past ``batch_limit`` sockets the reader hands over to the clock, which comes back at once."""
     loop = asyncio.get_running_loop()
-    reader = MediaReader.of(loop)
-    if reader is None:
-        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    reader = _reader(loop)
     monkeypatch.setattr(reader, "batch_limit", 2)
     monkeypatch.setattr(loop, "add_reader", lambda *args: None)
     monkeypatch.setattr(loop, "remove_reader", lambda *args: None)
@@ -352,9 +353,7 @@ def test_a_finished_loop_leaves_no_clock_reader_or_descriptor_behind() -> None:
 
 
 async def test_watching_a_descriptor_again_replaces_its_callback() -> None:
-    reader = MediaReader.of(asyncio.get_running_loop())
-    if reader is None:
-        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    reader = _reader(asyncio.get_running_loop())
     left, right = socket.socketpair()
     heard: list[str] = []
     reader.add_reader(right.fileno(), lambda: heard.append("first") or right.recv(16))
@@ -374,9 +373,7 @@ async def test_watching_a_descriptor_again_replaces_its_callback() -> None:
 async def test_a_failing_socket_callback_is_logged_and_the_batch_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    reader = MediaReader.of(asyncio.get_running_loop())
-    if reader is None:
-        pytest.skip("this system's selector cannot be watched by the loop (no epoll or kqueue)")
+    reader = _reader(asyncio.get_running_loop())
     pairs = [socket.socketpair() for _ in range(3)]
     heard: list[int] = []
 
