@@ -227,6 +227,7 @@ async def test_streamed_chunks_are_sent_like_one_piece():
     await asyncio.sleep(0.05)
     assert speaker.sent_count == 1  # one stream, ended once
     streamed = np.concatenate([*listener.heard, listener._inbound.flush()])
+    streamed = streamed[listener._inbound.lead_in_samples :]  # the filter's look-ahead
     reference = (
         PCMU()
         .create_decoder()
@@ -314,6 +315,37 @@ async def test_loss_is_concealed_and_duplicates_dropped():
     assert len(call.heard) == 6  # 10, 11, two concealed, 14, 15
     # Concealment continues the tone, fading out frame by frame.
     assert call.levels[1] > call.levels[2] > call.levels[3] > 0.05
+    transport.close()
+    rtp.close()
+
+
+async def test_a_resampled_packet_is_heard_when_it_plays_not_a_packet_later():
+    """PCMU heard at 16 kHz: each packet played out gives its own 20 ms frame at once."""
+    rtp = await RealtimeTransportProtocol.bind()
+    transport, _ = await open_sink()
+    peer = transport.get_extra_info("sockname")
+    call = type("C", (only(PCMU), Collector), {})(
+        rtp=rtp,
+        media=MediaDescription.for_formats([PCMU.media_format()], port=peer[1], address=peer[0]),
+    )
+    encoder = PCMU().create_encoder()
+    tone = (0.3 * np.sin(2 * np.pi * 400 * np.arange(480) / 8000)).astype(np.float32)
+    for number in range(3):
+        packet = RTPPacket(
+            payload_type=0,
+            sequence_number=number,
+            timestamp=number * 160,
+            ssrc=7,
+            payload=encoder.encode(tone[number * 160 : (number + 1) * 160]),
+        )
+        transport.sendto(packet.serialize(), rtp.local_address)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if call.jitter_buffer is not None and call.jitter_buffer.stats.played == 3:
+            break
+    assert call.jitter_buffer is not None and call.jitter_buffer.stats.played == 3
+    assert [len(frame) for frame in call.heard] == [320, 320, 320]  # not two: none waits
+    assert call.levels[2] > 0.15  # the third packet's tone, not the filter's lead-in
     transport.close()
     rtp.close()
 

@@ -333,6 +333,29 @@ def test_fifo_hands_out_exact_frames(source, target, engine):
     assert len(sizes) * frame + len(resampler.flush()) == 100 * frame
 
 
+@pytest.mark.parametrize(("source", "target"), FIR_RATES)
+def test_a_lead_in_gives_each_packets_frame_with_it_and_delays_by_the_look_ahead(source, target):
+    """lead_in: every 20 ms pushed gives its 20 ms frame at once; the audio is the same, later."""
+    signal = np.random.default_rng(3).uniform(-0.5, 0.5, source).astype(np.float32)  # 1 s
+    plain, led = Resampler(source, target), Resampler(source, target, lead_in=True)
+    chunk, frame = source // 50, target // 50
+    plain_frames, led_frames = [], []
+    for start in range(0, len(signal), chunk):
+        plain.push(signal[start : start + chunk])
+        led.push(signal[start : start + chunk])
+        plain_frames += list(plain.pop_frames(frame))
+        got = list(led.pop_frames(frame))
+        assert [len(f) for f in got] == [frame] and not len(led.fifo)  # its frame, whole, now
+        led_frames += got
+    assert len(plain_frames) == 49  # without: each frame waits for the next packet
+    plain_out = np.concatenate([*plain_frames, plain.flush()])
+    led_out = np.concatenate([*led_frames, led.flush()])
+    lead = len(led_out) - len(plain_out)
+    assert 0 < lead <= round(0.003 * target)  # the held-back look-ahead: at most 3 ms
+    assert not led_out[:lead].any()
+    np.testing.assert_allclose(led_out[lead:], plain_out, atol=1e-6)
+
+
 def test_passthrough_needs_no_engine():
     resampler = Resampler(16000, 16000)
     resampler.push(np.arange(640, dtype=np.float32))

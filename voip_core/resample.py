@@ -260,6 +260,13 @@ class Resampler:
         engine: ``"auto"`` (FIR where :func:`fir_applies`, else soxr),
             ``"fir"`` (any ratio, though large ``L`` or ``M`` make long
             filters) or ``"soxr"``. :attr:`engine` is the one chosen.
+        lead_in: With the FIR engine, start each stream with the output
+            samples it holds back (they need input still to come) as
+            silence: the output is that much later (about 2 ms when one
+            side is 8 kHz), and then every push's output is whole at once.
+            160 samples in give 320 out, so a 20 ms frame comes out with
+            the packet that holds it, not a packet later. For audio
+            received in packets; soxr ignores it.
 
     Example:
         >>> r = Resampler(8000, 16000)
@@ -272,6 +279,10 @@ class Resampler:
         >>> tail = r.flush()                   # end of stream: everything out
         >>> sum(len(f) for f in frames) + len(tail)
         320
+        >>> r = Resampler(8000, 16000, lead_in=True)
+        >>> r.push(np.ones(160, np.float32))
+        >>> [len(f) for f in r.pop_frames(320)]  # 33 samples of silence, then 287
+        [320]
     """
 
     def __init__(
@@ -281,10 +292,14 @@ class Resampler:
         *,
         quality: str = "HQ",
         engine: EngineChoice = "auto",
+        lead_in: bool = False,
     ) -> None:
         self.input_rate = input_rate
         self.output_rate = output_rate
         self.quality = quality
+        self.lead_in = lead_in
+        #: Samples of silence the last stream started with (see ``lead_in``).
+        self.lead_in_samples = 0
         self.engine: Literal["fir", "soxr"] = _resolve_engine(input_rate, output_rate, engine)
         self.fifo = FrameFIFO()
         self._design: PolyphaseDesign | None = None
@@ -307,12 +322,14 @@ class Resampler:
         (which need input that has not come yet, or the end of the stream).
         """
         stream = self._stream
-        if stream is None:
-            return False
+        return stream is not None and self._owed(stream) > 0
+
+    def _owed(self, stream: PolyphaseStream | _SoxrStream) -> int:
+        """Output samples the stream holds for the input taken so far."""
         expected = (2 * stream.received * self.output_rate + self.input_rate) // (
             2 * self.input_rate
         )
-        return stream.emitted < expected
+        return expected - stream.emitted
 
     @property
     def latency(self) -> float:
@@ -342,6 +359,12 @@ class Resampler:
                 return
             if self._design is not None:
                 stream = self._stream = PolyphaseStream(self._design)
+                if self.lead_in:
+                    out = stream.process(audio, False)
+                    self.lead_in_samples = self._owed(stream)
+                    self.fifo.push(np.zeros(self.lead_in_samples, np.float32))
+                    self.fifo.push(out)
+                    return
             else:
                 stream = self._stream = _SoxrStream(self.input_rate, self.output_rate, self.quality)
         self.fifo.push(stream.process(audio, False))

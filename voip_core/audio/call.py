@@ -198,7 +198,10 @@ class AudioCall(Session):
         resampler = self._inbound_resampler
         if resampler is None:
             codec_rate, app_rate, quality = self._resampling
-            resampler = self._inbound_resampler = Resampler(codec_rate, app_rate, quality=quality)
+            # A lead-in of the filter's look-ahead: each packet's frame comes out with it.
+            resampler = self._inbound_resampler = Resampler(
+                codec_rate, app_rate, quality=quality, lead_in=True
+            )
         return resampler
 
     @property
