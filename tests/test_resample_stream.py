@@ -356,6 +356,29 @@ def test_a_lead_in_gives_each_packets_frame_with_it_and_delays_by_the_look_ahead
     np.testing.assert_allclose(led_out[lead:], plain_out, atol=1e-6)
 
 
+@pytest.mark.parametrize(("source", "target"), [(8000, 16000), (16000, 8000), (48000, 16000)])
+def test_push_frame_hands_a_whole_frame_on_and_buffers_the_rest(source, target):
+    """push_frame gives what push and pop_frames give, the whole frames without the FIFO."""
+    signal = np.random.default_rng(5).uniform(-0.5, 0.5, source // 2).astype(np.float32)
+    chunk, frame = source // 50, target // 50
+    for lead_in in (True, False):
+        by_frame, by_fifo = Resampler(source, target, lead_in=lead_in), Resampler(source, target)
+        by_fifo.lead_in = lead_in
+        got, expected, direct = [], [], 0
+        for start in range(0, len(signal), chunk):
+            whole = by_frame.push_frame(signal[start : start + chunk], frame)
+            if whole is not None:
+                direct += 1
+                got.append(whole)
+            got += list(by_frame.pop_frames(frame))
+            by_fifo.push(signal[start : start + chunk])
+            expected += list(by_fifo.pop_frames(frame))
+        assert [len(f) for f in got] == [len(f) for f in expected]
+        np.testing.assert_array_equal(np.concatenate(got), np.concatenate(expected))
+        # With the lead-in every packet after the first is handed on whole.
+        assert direct == (len(expected) - 1 if lead_in else 0)
+
+
 def test_passthrough_needs_no_engine():
     resampler = Resampler(16000, 16000)
     resampler.push(np.arange(640, dtype=np.float32))

@@ -369,6 +369,24 @@ class Resampler:
                 stream = self._stream = _SoxrStream(self.input_rate, self.output_rate, self.quality)
         self.fifo.push(stream.process(audio, False))
 
+    def push_frame(self, audio: FloatArray, frame_size: int) -> FloatArray | None:
+        """:meth:`push`, but a whole frame that the FIFO would hand straight on comes back.
+
+        When nothing is buffered and ``audio`` resamples to exactly
+        ``frame_size`` samples (each packet, with ``lead_in``), that frame is
+        returned (a new array) and the FIFO is not touched; otherwise the
+        output is buffered as :meth:`push` does and None is returned.
+        """
+        stream = self._stream
+        if stream is None or len(self.fifo):
+            self.push(audio)
+            return None
+        out = stream.process(audio, False)
+        if len(out) == frame_size:
+            return out.copy()
+        self.fifo.push(out)
+        return None
+
     def pop_frames(self, frame_size: int) -> Iterator[FloatArray]:
         """Every whole frame of ``frame_size`` samples buffered so far."""
         while (frame := self.fifo.pop(frame_size)) is not None:

@@ -481,7 +481,10 @@ class AudioCall(Session):
         if inbound.passthrough and len(pcm) == self.frame_size and not len(inbound.fifo):
             self._hand_over(pcm)  # a whole frame at the app's rate: no copy through the FIFO
             return
-        inbound.push(pcm)
+        frame = inbound.push_frame(pcm, self.frame_size)
+        if frame is not None:
+            self._hand_over(frame)  # the packet's frame, whole: no copy through the FIFO
+            return
         pop, size = inbound.fifo.pop, self.frame_size
         while (frame := pop(size)) is not None:
             self._hand_over(frame)
